@@ -1,0 +1,157 @@
+"""The `crosscheck` command (CONTRACT.md §4): generate, run, score, demo."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_STATE = REPO / "data" / "state"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from exc
+
+
+def default_truth(landing: Path) -> Path:
+    return Path(str(landing) + ".truth")
+
+
+def cmd_generate(args) -> int:
+    from synthetic.generate import generate
+
+    started = time.perf_counter()
+    summary = generate(Path(args.out), args.as_of, args.scale, args.seed,
+                       Path(args.truth) if args.truth else None)
+    truth = Path(args.truth) if args.truth else default_truth(Path(args.out))
+    print(f"landing zone: {Path(args.out).resolve()}")
+    print(f"ground truth: {truth.resolve()}")
+    cases = summary.get("true_cases") or {}
+    looks = summary.get("lookalikes") or {}
+    for rule in sorted(set(cases) | set(looks)):
+        print(f"  {rule}: {cases.get(rule, 0)} true cases, {looks.get(rule, 0)} look-alikes")
+    print(f"generated in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_night(landing: Path, as_of: date, out: Path, state: Path) -> dict:
+    """Run one night through the Prefect flow; returns the run summary."""
+    from crosscheck.runtime import configure_prefect, exclusive_night
+
+    configure_prefect(state)
+    from flows.nightly import night  # imported after Prefect is configured
+
+    with exclusive_night(state):
+        return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
+                     state=str(state.resolve()))
+
+
+def cmd_run(args) -> int:
+    from crosscheck.runtime import NightAlreadyRunning
+    from reports.night import format_summary
+
+    landing = Path(args.landing)
+    if not landing.is_dir():
+        print(f"crosscheck run: landing zone {landing} does not exist", file=sys.stderr)
+        return 2
+    try:
+        summary = run_night(landing, args.as_of, Path(args.out), Path(args.state))
+    except NightAlreadyRunning as exc:
+        print(f"crosscheck run: {exc}", file=sys.stderr)
+        return 3
+    print(format_summary(summary))
+    _print_outputs(summary)
+    return 0
+
+
+def _print_outputs(summary: dict) -> None:
+    outputs = summary["outputs"]
+    print(f"cases:     {outputs['csv']}  ({summary.get('cases_exported', 0)} new or open)")
+    print(f"           {outputs['parquet']}")
+    print(f"report:    {outputs['report']}")
+    print(f"summary:   {outputs['summary_md']}")
+    print(f"warehouse: {Path(summary['state']) / 'warehouse.duckdb'}")
+
+
+def cmd_score(args) -> int:
+    from crosscheck.score import format_score, score
+
+    cases = Path(args.cases) if args.cases else Path(args.out) / "cases.csv"
+    truth = Path(args.truth) if args.truth else default_truth(Path(args.landing))
+    print(format_score(score(cases, truth)))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Generate a small city, run a night on it, score it, and say where everything is."""
+    from crosscheck.score import format_score, score
+    from reports.night import format_summary
+    from synthetic.generate import generate
+
+    base = Path(args.dir)
+    landing, out, state = base / "landing", base / "out", base / "state"
+    as_of = args.as_of
+    if not landing.exists():
+        print(f"generating a synthetic landing zone (scale {args.scale}) in {landing} ...")
+        generate(landing, as_of, args.scale, args.seed, None)
+    summary = run_night(landing, as_of, out, state)
+    print(format_summary(summary))
+    print("## Score against the generator's ground truth\n")
+    print(format_score(score(out / "cases.csv", default_truth(landing))))
+    print()
+    _print_outputs(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crosscheck", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a synthetic landing zone with ground truth beside it")
+    g.add_argument("--out", required=True)
+    g.add_argument("--as-of", type=_date, required=True)
+    g.add_argument("--scale", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--truth", help="ground-truth folder (default: <out>.truth)")
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run", help="run the night: load, validate, link, flag, ledger, report")
+    r.add_argument("--landing", required=True)
+    r.add_argument("--as-of", type=_date, required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--state", default=str(DEFAULT_STATE), help=f"warehouse and ledger (default {DEFAULT_STATE})")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("score", help="precision and recall of a night's cases against the ground truth")
+    s.add_argument("--out", help="the run's output folder (reads <out>/cases.csv)")
+    s.add_argument("--cases", help="a cases.csv to score instead of <out>/cases.csv")
+    s.add_argument("--landing", help="the landing zone (truth read from <landing>.truth)")
+    s.add_argument("--truth", help="the ground-truth folder")
+    s.set_defaults(func=cmd_score)
+
+    d = sub.add_parser("demo", help="generate a small city, run a night, score it")
+    d.add_argument("--dir", default=str(REPO / "data" / "demo"))
+    d.add_argument("--scale", type=float, default=0.02)
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--as-of", type=_date, default=date.today())
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "score" and not (args.out or args.cases):
+        parser.error("score needs --out or --cases")
+    if args.command == "score" and not (args.truth or args.landing):
+        parser.error("score needs --truth or --landing")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Output hygiene shared by every writer: owner-only files, spreadsheet-safe cells."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value):
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def private_umask() -> None:
+    """Everything the process writes from now on is readable by its owner only."""
+    os.umask(0o077)
+
+
+def make_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private_text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write atomically (temp file + rename) with mode 0600, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,123 @@
+"""The night, top to bottom: load → validate → link → flag → ledger → report.
+
+The flow only wires stages together; each stage's logic lives in its own package. Tasks return small
+summaries (counts, statuses, never personal data); the data itself stays in the DuckDB warehouse.
+Retries with backoff wrap only the I/O of reading deliveries.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.tasks import exponential_backoff
+
+from cases.export import open_cases, write_cases
+from cases.ledger import update_ledger
+from checks.validate import validate_source
+from connectors.load import load_source
+from crosscheck.settings import load_policy, load_sources
+from crosscheck.warehouse import connect
+from linkage.link import link_all
+from reports.night import source_rows, write_night_report, write_summary
+from rules.engine import evaluate_rules
+
+
+def warehouse_path(state: Path) -> Path:
+    return state / "warehouse.duckdb"
+
+
+@task(name="load", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
+      persist_result=False, task_run_name="load-{source}")
+def load_task(landing: str, as_of: date, state: str, source: str) -> dict:
+    with connect(warehouse_path(Path(state))) as con:
+        result = load_source(con, Path(landing), source, as_of, as_of)
+    return {k: v for k, v in result.items() if k in ("status", "delivery_date", "rows_read", "rows_staged",
+                                                       "rows_quarantined", "messages")}
+
+
+@task(name="validate", persist_result=False, task_run_name="validate-{source}")
+def validate_task(as_of: date, state: str, source: str) -> dict:
+    with connect(warehouse_path(Path(state))) as con:
+        result = validate_source(con, source, as_of, as_of)
+    return {k: v for k, v in result.items() if k in ("status", "reason", "delivery_date", "age_days")}
+
+
+@task(name="link", persist_result=False)
+def link_task(state: str) -> dict:
+    with connect(warehouse_path(Path(state))) as con:
+        return link_all(con, load_sources())
+
+
+@task(name="flag", persist_result=False)
+def flag_task(as_of: date, state: str, source_status: dict) -> list[dict]:
+    with connect(warehouse_path(Path(state))) as con:
+        return evaluate_rules(con, load_policy(), as_of, source_status)
+
+
+@task(name="ledger", persist_result=False)
+def ledger_task(as_of: date, state: str, rule_results: list[dict]) -> dict:
+    with connect(warehouse_path(Path(state))) as con:
+        return update_ledger(con, load_policy(), as_of, rule_results)
+
+
+@task(name="report", persist_result=False)
+def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with connect(warehouse_path(Path(state))) as con:
+        rule_names = {code: spec.name for code, spec in load_policy().rules.items()}
+        cases = open_cases(con, as_of, rule_names)
+        paths = write_cases(cases, out_dir)
+        summary["sources"] = source_rows(con, as_of, summary["sources"])
+        summary["cases_exported"] = len(cases)
+        report_paths = write_night_report(con, as_of, out_dir, summary, cases)
+    return {k: str(v) for k, v in {**paths, **report_paths}.items()}
+
+
+@task(name="summary", persist_result=False)
+def summary_task(out: str, summary: dict) -> dict:
+    return {k: str(v) for k, v in write_summary(Path(out), summary).items()}
+
+
+@contextmanager
+def _stage(timings: dict, name: str):
+    started = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - started, 3)
+
+
+@flow(name="crosscheck-night", persist_result=False, log_prints=False)
+def night(landing: str, as_of: str, out: str, state: str) -> dict:
+    """Run one night as of `as_of` (YYYY-MM-DD) on the deliveries in `landing`."""
+    logger = get_run_logger()
+    run_date = date.fromisoformat(as_of)
+    sources = list(load_sources().sources)
+    timings: dict[str, float] = {}
+
+    with _stage(timings, "load"):
+        loads = {s: load_task(landing, run_date, state, s) for s in sources}
+    with _stage(timings, "validate"):
+        status = {s: validate_task(run_date, state, s) for s in sources}
+    for source, state_ in status.items():
+        if state_["status"] != "ok":
+            logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
+    with _stage(timings, "link"):
+        links = link_task(state)
+    with _stage(timings, "flag"):
+        rules = flag_task(run_date, state, status)
+    with _stage(timings, "ledger"):
+        ledger = ledger_task(run_date, state, rules)
+    summary = {
+        "run_date": as_of, "landing": landing, "out": out, "state": state,
+        "sources": {s: {**loads[s], **status[s]} for s in sources},
+        "links": links, "rules": rules, "ledger": ledger, "stages": timings,
+    }
+    with _stage(timings, "report"):
+        summary["outputs"] = report_task(run_date, state, out, summary)
+    summary["stages"] = timings
+    summary["outputs"].update(summary_task(out, summary))
+    logger.info("night %s finished: %s", as_of, {r["rule"]: r["households"] for r in rules})
+    return summary

@@ -1,0 +1,28 @@
+-- Every person relevant to a roster household: its members (from the roster) and its relatives
+-- (people in the same hukou household, same 户号, as any member; POLICY.md "Who counts").
+-- Kinship comes only from 户号, never from names or addresses.
+CREATE OR REPLACE TABLE linked.household_person AS
+WITH
+members AS (
+    SELECT DISTINCT household_id, id_norm AS person_id, name AS person_name, 'member' AS kin,
+           CAST(NULL AS VARCHAR) AS hukou_no
+    FROM staging.roster
+    WHERE id_norm IS NOT NULL
+),
+member_hukou AS (
+    SELECT DISTINCT m.household_id, h.hukou_no
+    FROM members m
+    JOIN staging.hukou h ON h.id_norm = m.person_id
+    WHERE coalesce(h.hukou_no, '') <> ''
+),
+relatives AS (
+    SELECT DISTINCT mh.household_id, h.id_norm AS person_id, h.name AS person_name, 'relative' AS kin,
+           mh.hukou_no
+    FROM member_hukou mh
+    JOIN staging.hukou h ON h.hukou_no = mh.hukou_no
+    WHERE h.id_norm IS NOT NULL
+      AND h.id_norm NOT IN (SELECT person_id FROM members m WHERE m.household_id = mh.household_id)
+)
+SELECT * FROM members
+UNION ALL
+SELECT * FROM relatives;
