@@ -41,14 +41,13 @@ def cmd_generate(args) -> int:
 
 def run_night(landing: Path, as_of: date, out: Path, state: Path) -> dict:
     """Run one night through the Prefect flow; returns the run summary."""
-    from crosscheck.runtime import configure_prefect, exclusive_night
+    from crosscheck.runtime import configure_prefect
 
     configure_prefect(state)
     from flows.nightly import night  # imported after Prefect is configured
 
-    with exclusive_night(state):
-        return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
-                     state=str(state.resolve()))
+    return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
+                 state=str(state.resolve()))
 
 
 def cmd_run(args) -> int:

@@ -32,3 +32,11 @@ def write_private_text(path: Path, text: str, encoding: str = "utf-8") -> None:
     with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
         handle.write(text)
     os.replace(tmp, path)
+
+
+_ID_LIKE = __import__("re").compile(r"(?<![0-9])(\d{6})(\d{8})(\d{3}[0-9Xx]|\d{1})(?![0-9])")
+
+
+def scrub_ids(text: str) -> str:
+    """Mask anything in free text that looks like a 15- or 18-digit ID number (digits 7–14)."""
+    return _ID_LIKE.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from cases.export import open_cases, write_cases
+from cases.feedback import import_feedback
 from cases.ledger import update_ledger
 from checks.validate import validate_source
 from connectors.load import load_source
+from crosscheck.runtime import exclusive_night
 from crosscheck.settings import load_policy, load_sources
 from crosscheck.warehouse import connect
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
+from reports.workbook import write_district_workbooks
 from rules.engine import evaluate_rules
 
 
@@ -63,18 +67,29 @@ def ledger_task(as_of: date, state: str, rule_results: list[dict]) -> dict:
         return update_ledger(con, load_policy(), as_of, rule_results)
 
 
+@task(name="feedback", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5), persist_result=False)
+def feedback_task(landing: str, as_of: date, state: str) -> dict:
+    """Auditors' returned workbooks, imported before tonight's flags are applied to the ledger."""
+    with connect(warehouse_path(Path(state))) as con:
+        result = import_feedback(con, Path(landing), as_of)
+    return result.__dict__
+
+
 @task(name="report", persist_result=False)
 def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
+    """Write the case export, the workbooks and the HTML report; return what the summary adds."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with connect(warehouse_path(Path(state))) as con:
         rule_names = {code: spec.name for code, spec in load_policy().rules.items()}
         cases = open_cases(con, as_of, rule_names)
         paths = write_cases(cases, out_dir)
-        summary["sources"] = source_rows(con, as_of, summary["sources"])
-        summary["cases_exported"] = len(cases)
-        report_paths = write_night_report(con, as_of, out_dir, summary, cases)
-    return {k: str(v) for k, v in {**paths, **report_paths}.items()}
+        added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases)}
+        paths.update(write_night_report(con, as_of, out_dir, {**summary, **added}, cases))
+    added["workbooks"] = len(write_district_workbooks(cases, out_dir, as_of.isoformat()))
+    paths["workbooks"] = out_dir / "workbooks"
+    added["outputs"] = {k: str(v) for k, v in paths.items()}
+    return added
 
 
 @task(name="summary", persist_result=False)
@@ -89,9 +104,21 @@ def _stage(timings: dict, name: str):
     timings[name] = round(time.perf_counter() - started, 3)
 
 
+def _today_in_shanghai() -> str:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+
 @flow(name="crosscheck-night", persist_result=False, log_prints=False)
-def night(landing: str, as_of: str, out: str, state: str) -> dict:
-    """Run one night as of `as_of` (YYYY-MM-DD) on the deliveries in `landing`."""
+def night(landing: str, out: str, state: str, as_of: str | None = None) -> dict:
+    """Run one night as of `as_of` (YYYY-MM-DD; today in Asia/Shanghai when omitted, as for the
+    scheduled deployment) on the deliveries in `landing`. Two nights on one state folder at once are
+    refused, never interleaved."""
+    as_of = as_of or _today_in_shanghai()
+    with exclusive_night(Path(state)):
+        return _night(landing, as_of, out, state)
+
+
+def _night(landing: str, as_of: str, out: str, state: str) -> dict:
     logger = get_run_logger()
     run_date = date.fromisoformat(as_of)
     sources = list(load_sources().sources)
@@ -109,14 +136,17 @@ def night(landing: str, as_of: str, out: str, state: str) -> dict:
     with _stage(timings, "flag"):
         rules = flag_task(run_date, state, status)
     with _stage(timings, "ledger"):
+        feedback = feedback_task(landing, run_date, state)
         ledger = ledger_task(run_date, state, rules)
+    for message in feedback["messages"]:
+        logger.warning("feedback: %s", message)
     summary = {
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
-        "links": links, "rules": rules, "ledger": ledger, "stages": timings,
+        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings,
     }
     with _stage(timings, "report"):
-        summary["outputs"] = report_task(run_date, state, out, summary)
+        summary.update(report_task(run_date, state, out, summary))
     summary["stages"] = timings
     summary["outputs"].update(summary_task(out, summary))
     logger.info("night %s finished: %s", as_of, {r["rule"]: r["households"] for r in rules})
