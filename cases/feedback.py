@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 from python_calamine import CalamineWorkbook
 
+from cases.ledger import ensure_ledger
 from crosscheck.safety import scrub_ids
 
 SQL = Path(__file__).with_name("sql")
@@ -75,6 +76,7 @@ def read_rows(path: Path) -> tuple[list[tuple[int, dict]], str | None]:
 
 
 def import_feedback(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date) -> FeedbackResult:
+    ensure_ledger(con)
     con.execute((SQL / "feedback_ddl.sql").read_text(encoding="utf-8"))
     result = FeedbackResult()
     known = {r[0] for r in con.execute("SELECT case_id FROM ledger.cases").fetchall()}

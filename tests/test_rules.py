@@ -24,6 +24,7 @@ B = pid("42080219820202002")   # member, household H1
 C = pid("42080219500303003")   # relative of H1 (same 户号), not on the roster
 D = pid("42088119700404004")   # member, household H2
 X = pid("42080419900505005")   # stranger
+NAMES = {A: "王伟", B: "李娜", C: "王建国", D: "张敏", X: "王伟"}
 
 ROSTER = [
     dict(household_id="H1", category="城市低保", management_class="A", name="王伟", id_number=A, relation="户主",
@@ -106,7 +107,7 @@ def test_r02_vehicle(vehicle, expected):
 
 def unit(unit_no, owner=A, use="住宅", status="现势", reg=date(2015, 1, 1)):
     return dict(unit_no=unit_no, certificate_no="鄂(2015)荆门市不动产权第000" + unit_no[-3:] + "号",
-                name="王伟", id_number=owner, doc_type="身份证", planned_use=use, title_status=status,
+                name=NAMES[owner], id_number=owner, doc_type="身份证", planned_use=use, title_status=status,
                 registration_date=reg, owner_seq=1)
 
 
@@ -223,6 +224,19 @@ def test_r08_duplicate():
 def test_r09_left(status, days, expected):
     got = flags({"hukou": hukou_with(D, person_status=status, deregistration_date=days_ago(days))})
     assert {f for f in got if f[0] == "R09"} == expected
+
+
+def test_id_keyed_onto_wrong_person_goes_to_review():
+    """A roster member's ID on a car whose owner name clearly differs is not linked (and not R02)."""
+    con = connect(":memory:")
+    rows = {"roster": ROSTER, "hukou": HUKOU, "vehicle": [car(name="赵国庆"), car(plate_no="鄂H00001", name="王 偉")]}
+    for table in ALL_TABLES:
+        stage(con, table, rows.get(table, []), AS_OF)
+    link_all(con, load_sources())
+    review = con.execute("SELECT record_table, source_name, roster_name, reason FROM linked.review").fetchall()
+    assert review == [("vehicle", "赵国庆", "王伟", "ID matches but the name disagrees")]
+    kept = con.execute("SELECT plate_no, link_score, link_agreed FROM linked.vehicle").fetchall()
+    assert kept == [("鄂H00001", 1.0, "id, name exact 1.0")]
 
 
 def test_skipped_rule_raises_nothing():
