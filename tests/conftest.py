@@ -1,10 +1,14 @@
-"""Test-wide settings: Prefect gets its own home, no telemetry, no server."""
+"""Test-wide settings: Prefect gets its own home (removed afterwards), no telemetry, no server."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="crosscheck-test-prefect-")
+_PREFECT_HOME = tempfile.mkdtemp(prefix="crosscheck-test-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, True)
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

@@ -1,0 +1,443 @@
+"""File connectors: CSV, XLSX and JSON Lines deliveries, read strictly and without losing a row.
+
+Text files are decoded strictly: UTF-8 (with or without BOM) first, then GB18030 (a superset of GBK). A
+file that is neither is rejected with a message; it is never read garbled. The configured encoding is
+what the department is expected to send; a file that arrives in the other one is still read correctly,
+with a note. Everything comes out as text: types are the loader's business (staging), not the reader's.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from connectors.base import EXCEL_DAMAGED, ROW, DeliveredFile, QuarantinedRow, scrub_exception
+from connectors.landing import sha256_bytes
+from crosscheck.settings import TableSpec
+
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 25
+# Characters that real text never holds: C0 controls (except tab/newline/CR), DEL, the private use area
+# (where GB18030 puts its user-defined byte ranges). Seeing them after a GB18030 decode means garbage.
+_IMPLAUSIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000-\uf8ff]")
+
+
+class DecodeRejected(Exception):
+    """The bytes are neither UTF-8 nor GB18030; the message says where it went wrong."""
+
+
+def _line_of(data: bytes | memoryview, pos: int) -> int:
+    """1-based physical line of byte offset ``pos``."""
+    return bytes(data[:pos]).count(b"\n") + 1
+
+
+def _expects_gb(encoding: str) -> bool:
+    return encoding.lower().replace("-", "").replace("_", "") in {"gb18030", "gbk", "gb2312", "cp936"}
+
+
+def decode_strict(data: bytes, expected: str = "utf-8") -> tuple[pa.Buffer, str, list[str]]:
+    """UTF-8 bytes (BOM removed) of a delivered text file, the encoding it was read in, and notes.
+
+    Raises ``DecodeRejected`` when the file is neither UTF-8 nor GB18030, or is UTF-8 damaged in the
+    middle (a few invalid bytes in an otherwise UTF-8 file: decoding it as GB18030 would garble it).
+    """
+    notes: list[str] = []
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data.find(b"\x00") >= 0:
+        raise DecodeRejected("the file holds NUL bytes (UTF-16 or binary, not a text export in UTF-8 or GBK); "
+                             "it was not read")
+    has_bom = data.startswith(_BOM)
+    buf = pa.py_buffer(data)
+    body = buf.slice(3) if has_bom else buf
+    error = _utf8_error(body)
+    if error is None:
+        used = "utf-8-sig" if has_bom else "utf-8"
+        if _expects_gb(expected) and not data.isascii():
+            notes.append("delivered in UTF-8 although GBK/GB18030 was expected; read as UTF-8")
+        return body, used, notes
+    pos, end, reason = error
+    view = memoryview(data)[3:] if has_bom else memoryview(data)
+    if end >= len(view) and reason == "unexpected end of data":
+        notes.append("the file ends in the middle of a character: it looks truncated")
+        return body.slice(0, pos), ("utf-8-sig" if has_bom else "utf-8"), notes
+    non_ascii_before = int(np.count_nonzero(np.frombuffer(view[:pos], dtype=np.uint8) >= 0x80)) if pos else 0
+    if has_bom or non_ascii_before >= 8:
+        raise DecodeRejected(
+            f"not valid UTF-8 at byte {pos} (line {_line_of(view, pos)}): the file is UTF-8 but damaged; "
+            "it was not read, to avoid garbling it")
+    # GB18030, decoded and re-encoded in chunks so that a large file never exists as one Python str
+    decoder = codecs.getincrementaldecoder("gb18030")("strict")
+    parts: list[bytes] = []
+    lines_before = 0
+    for start in range(0, len(view), _CHUNK):
+        piece = view[start:start + _CHUNK]
+        try:
+            text = decoder.decode(piece, final=start + _CHUNK >= len(view))
+        except UnicodeDecodeError as exc:
+            raise DecodeRejected(
+                f"neither UTF-8 nor GBK/GB18030: invalid byte near line {_line_of(view, start + max(exc.start, 0))}; "
+                "the file was not read") from None
+        bad = _IMPLAUSIBLE.search(text)
+        if bad:
+            line = lines_before + text.count("\n", 0, bad.start()) + 1
+            raise DecodeRejected(
+                f"decodes as GB18030 only into control or private-use characters (line {line}): "
+                "wrong encoding or damaged; the file was not read")
+        lines_before += text.count("\n")
+        parts.append(text.encode("utf-8"))
+        del text
+    if not _expects_gb(expected):
+        notes.append("delivered in GBK/GB18030 although UTF-8 was expected; read as GB18030")
+    return pa.py_buffer(b"".join(parts)), "gb18030", notes
+
+
+def _utf8_error(body: pa.Buffer) -> tuple[int, int, str] | None:
+    """None when ``body`` is valid UTF-8, else (start, end, reason) of the first error."""
+    head = body.slice(0, min(body.size, 1 << 16)).to_pybytes()
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=body.size <= len(head))
+    except UnicodeDecodeError as exc:
+        return exc.start, exc.end, exc.reason
+    if body.size > len(head):
+        try:  # fast whole-buffer validation in Arrow
+            pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, body.size], np.int64)),
+                                                         body]).cast(pa.large_string())
+            return None
+        except pa.ArrowInvalid:
+            pass
+    try:
+        body.to_pybytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start, exc.end, exc.reason
+    return None
+
+
+def _header(names: Sequence[object]) -> tuple[list[str], list[str]]:
+    """Header names stripped and made unique; notes for what had to be changed."""
+    out: list[str] = []
+    notes: list[str] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(names, start=1):
+        name = str(raw if raw is not None else "").replace("\ufeff", "").strip()
+        if not name:
+            name = f"column_{i}"
+            notes.append(f"header cell {i} is empty; the column is called {name}")
+        if name in seen:
+            seen[name] += 1
+            new = f"{name}__{seen[name]}"
+            notes.append(f"header {name} appears twice; the second one is called {new}")
+            name = new
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out, notes
+
+
+def _row_numbers(total: int, bad: list[int]) -> pa.Array:
+    """1..total without the rows in ``bad``: the numbers of the rows that parsed."""
+    rows = np.arange(1, total + 1, dtype=np.int64)
+    if bad:
+        keep = np.ones(total, dtype=bool)
+        keep[np.asarray(bad, dtype=np.int64) - 1] = False
+        rows = np.ascontiguousarray(rows[keep])
+    # from_buffers: pa.array(numpy) would import pandas (~1.5 s) on first use
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+
+
+# --- CSV ---------------------------------------------------------------------------------------------------
+
+def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> DeliveredFile:
+    """Read one delivered CSV file from its bytes (see module docstring)."""
+    out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None)
+    try:
+        body, out.encoding, notes = decode_strict(data, expected_encoding)
+    except DecodeRejected as exc:
+        out.error = str(exc)
+        return out
+    out.notes.extend(notes)
+    first_nl = _find_newline(body)
+    header_text = body.slice(0, first_nl if first_nl >= 0 else body.size).to_pybytes().decode("utf-8")
+    header_cells = next(csv.reader([header_text.rstrip("\r\n")]), [])
+    if not any(c.strip() for c in header_cells):
+        out.error = "the file is empty or has no header row"
+        return out
+    names, notes = _header(header_cells)
+    out.notes.extend(notes)
+    bad: list[tuple[int, str, int]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad.append((row.number, row.text, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=names,
+                                           block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                                 check_utf8=False))
+    except (pa.ArrowInvalid, OSError) as exc:
+        out.error = f"the CSV could not be parsed: {scrub_exception(exc)}"
+        return out
+    # number = record number counting the header as 1 (blank lines not counted)
+    bad_rows = [(n - 1 if n is not None else None, text, actual) for n, text, actual in bad]
+    out.rows_read = table.num_rows + len(bad_rows)
+    known = [r for r, _, _ in bad_rows if r is not None]
+    if len(known) != len(bad_rows):  # cannot happen single-threaded; keep the count honest anyway
+        out.notes.append("some unparseable rows have no known row number")
+    table = table.append_column(ROW, _row_numbers(out.rows_read, known) if len(known) == len(bad_rows)
+                                else _row_numbers(table.num_rows, []))
+    out.table = table
+    for row, text, actual in bad_rows:
+        out.quarantined.append(QuarantinedRow(
+            row, f"字段数不对：应为 {len(names)} 列，实为 {actual} 列 (wrong number of fields)", text))
+    return out
+
+
+def _find_newline(buf: pa.Buffer) -> int:
+    step = 1 << 16
+    for start in range(0, buf.size, step):
+        chunk = buf.slice(start, min(step, buf.size - start)).to_pybytes()
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return start + i
+    return -1
+
+
+# --- XLSX --------------------------------------------------------------------------------------------------
+
+_EXCEL_DIGITS = 15  # Excel keeps 15 significant digits of a number
+
+
+def excel_cell_text(value: object) -> tuple[str, bool]:
+    """A cell as text without float noise, and whether it is a number too long for Excel to hold exactly
+    (an 18-digit ID typed as a number reads ...000 or shows 4.20802E+17)."""
+    if value is None:
+        return "", False
+    if isinstance(value, str):
+        return value, False
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE"), False
+    if isinstance(value, int):
+        return str(value), abs(value) >= 10 ** _EXCEL_DIGITS
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return "", False
+        shown = f"{value:.{_EXCEL_DIGITS}g}"
+        if value.is_integer():
+            as_int = int(Decimal(shown))
+            return str(as_int), abs(as_int) >= 10 ** _EXCEL_DIGITS
+        return format(Decimal(shown).normalize(), "f"), False
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S"), False
+    if isinstance(value, date):
+        return value.isoformat(), False
+    if isinstance(value, time):
+        return value.isoformat(), False
+    return str(value), False
+
+
+def _excel_column(values: Sequence[object]) -> tuple[pa.Array, list[int]]:
+    """One sheet column as text, and the positions of cells that were numbers too long for Excel."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return pa.array(values, pa.string()), []
+    if kinds == {float}:   # a numeric column: Arrow formats it; Python only where Arrow would show noise
+        import pyarrow.compute as pc
+
+        shown = pa.array(values, pa.float64()).cast(pa.string())
+        odd = pc.or_(pc.match_substring(shown, "e"),
+                     pc.greater(pc.count_substring_regex(shown, "[0-9]"), _EXCEL_DIGITS))
+        fix = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+        if not len(fix):
+            return shown, []
+        texts = shown.to_pylist()
+        hurt = []
+        for k in fix:
+            texts[k], damaged = excel_cell_text(values[k])
+            if damaged:
+                hurt.append(int(k))
+        return pa.array(texts, pa.string()), hurt
+    texts: list[str] = []
+    hurt: list[int] = []
+    append = texts.append
+    for k, v in enumerate(values):
+        if type(v) is str:
+            append(v)
+            continue
+        text, damaged = excel_cell_text(v)
+        append(text)
+        if damaged:
+            hurt.append(k)
+    return pa.array(texts, pa.string()), hurt
+
+
+def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
+    """The first sheet of a workbook; the first non-empty row is the header; empty rows are skipped but
+    keep their number (``_row`` + header row = the row number Excel shows)."""
+    import pyarrow.compute as pc
+    from python_calamine import CalamineWorkbook
+
+    out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None, encoding="xlsx")
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheet_names = book.sheet_names
+        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises its own error types for damaged workbooks
+        out.error = f"the workbook could not be opened: {scrub_exception(exc)}"
+        return out
+    if len(sheet_names) > 1:
+        out.notes.append(f"the workbook has {len(sheet_names)} sheets; only the first was read")
+
+    def blank(v: object) -> bool:
+        return v is None or (isinstance(v, str) and not v.strip())
+
+    header_at = next((i for i, r in enumerate(rows) if not all(map(blank, r))), None)
+    if header_at is None:
+        out.error = "the workbook's first sheet is empty"
+        return out
+    header = list(rows[header_at])
+    while header and blank(header[-1]):
+        header.pop()
+    names, notes = _header([excel_cell_text(v)[0] for v in header])
+    out.notes.extend(notes)
+    width = len(names)
+    body = rows[header_at + 1:]
+    del rows
+    full = max((len(r) for r in body), default=width)
+    body = [r if len(r) == full else list(r) + [""] * (full - len(r)) for r in body]
+    columns = list(zip(*body)) if body else [() for _ in range(full)]
+    texts: list[pa.Array] = []
+    damaged: dict[int, str] = {}
+    for j in range(max(full, width)):
+        arr, hurt = _excel_column(columns[j] if j < len(columns) else [""] * len(body))
+        texts.append(arr)
+        if j < width:
+            for k in hurt:
+                damaged[k] = damaged.get(k, "") + f"|{names[j]}|"
+    del columns, body
+    # vectorised: empty rows (skipped, numbering kept) and rows with cells beyond the header (quarantined)
+    n = len(texts[0]) if texts else 0
+    def nonblank(arr: pa.Array) -> pa.Array:
+        return pc.not_equal(pc.utf8_trim_whitespace(arr), "")
+    used = [nonblank(a) for a in texts]
+    any_in = used[0] if width else pa.array([False] * n)
+    for a in used[1:width]:
+        any_in = pc.or_(any_in, a)
+    beyond = pa.array([False] * n)
+    for a in used[width:]:
+        beyond = pc.or_(beyond, a)
+    keep = pc.and_(any_in, pc.invert(beyond))
+    numbers = _row_numbers(n, [])
+    for k in np.flatnonzero(np.asarray(beyond.to_numpy(zero_copy_only=False))):
+        out.quarantined.append(QuarantinedRow(
+            int(k) + 1, f"该行有表头以外的数据：表头 {width} 列 (cells beyond the header's {width} columns)",
+            "\t".join(a[int(k)].as_py() for a in texts)))
+    marks = [None] * n
+    for k, v in damaged.items():
+        marks[k] = v
+    table = pa.table({**{names[j]: texts[j] for j in range(width)}, ROW: numbers,
+                      EXCEL_DAMAGED: pa.array(marks, pa.string())})
+    out.table = table.filter(keep)
+    out.rows_read = out.table.num_rows + len(out.quarantined)
+    return out
+
+
+# --- JSON Lines --------------------------------------------------------------------------------------------
+
+def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> DeliveredFile:
+    """One JSON object per line. Keys become columns (in order of first appearance); values as text
+    (numbers as written, null or missing as empty). A line that is not a JSON object is quarantined
+    with its line number; blank lines are skipped but counted in the numbering."""
+    out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None)
+    try:
+        body, out.encoding, notes = decode_strict(data, expected_encoding)
+    except DecodeRejected as exc:
+        out.error = str(exc)
+        return out
+    out.notes.extend(notes)
+    lines = body.to_pybytes().decode("utf-8").split("\n")
+    numbers = [i for i, line in enumerate(lines, start=1) if line.strip()]
+    texts = [lines[i - 1].rstrip("\r") for i in numbers]
+    del lines
+    con = duckdb.connect()
+    try:
+        con.register("_lines", pa.table({"n": pa.array(numbers, pa.int64()), "line": pa.array(texts, pa.string())}))
+        con.execute("""CREATE TEMP TABLE j AS SELECT n, line,
+                           CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok FROM _lines""")
+        for n, line in con.execute("SELECT n, line FROM j WHERE NOT ok ORDER BY n").fetchall():
+            out.quarantined.append(QuarantinedRow(
+                n, f"第 {n} 行不是完整的 JSON 对象 (line {n} is not a valid JSON object)", line))
+        keys: list[str] = []
+        for (keyset,) in con.execute(
+                "SELECT ks FROM (SELECT json_keys(line) AS ks, min(n) AS first FROM j WHERE ok GROUP BY ks) "
+                "ORDER BY first").fetchall():
+            for k in keyset:
+                if k not in keys:
+                    keys.append(k)
+        names, hnotes = _header(keys)
+        out.notes.extend(hnotes)
+        select = ", ".join(
+            f"coalesce(json_extract_string(line, '$.\"{_sql_str(k)}\"'), '') AS \"{_ident(nm)}\""
+            for k, nm in zip(keys, names))
+        sql = f"SELECT {select + ', ' if select else ''}n AS {ROW} FROM j WHERE ok ORDER BY n"
+        out.table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    out.rows_read = out.table.num_rows + len(out.quarantined)
+    return out
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''").replace('"', '\\"')
+
+
+def _ident(text: str) -> str:
+    return text.replace('"', '""')
+
+
+# --- the connector -----------------------------------------------------------------------------------------
+
+class FileConnector:
+    """The files of one table in one delivery folder, read in the order given."""
+
+    kind = "files"
+
+    def __init__(self, spec: TableSpec, paths: Sequence[Path]):
+        self.spec = spec
+        self.paths = list(paths)
+
+    def describe(self) -> str:
+        return f"{self.spec.format} files: {', '.join(p.name for p in self.paths) or '(none)'}"
+
+    def read(self) -> Iterator[DeliveredFile]:
+        for path in self.paths:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                yield DeliveredFile(name=path.name, sha256=None, size=None, table=None,
+                                    error=f"the file could not be read: {scrub_exception(exc)}")
+                continue
+            yield read_bytes(data, path.name, self.spec)
+            del data
+
+
+def read_bytes(data: bytes, name: str, spec: TableSpec) -> DeliveredFile:
+    if spec.format == "csv":
+        return read_csv_bytes(data, name, spec.encoding)
+    if spec.format == "xlsx":
+        return read_xlsx_bytes(data, name)
+    if spec.format == "jsonl":
+        return read_jsonl_bytes(data, name, spec.encoding)
+    raise ValueError(f"unknown format {spec.format}")
