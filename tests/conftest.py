@@ -13,3 +13,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.pop("PREFECT_API_URL", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop Prefect's temporary server while pytest's output streams are still open."""
+    import sys
+
+    if "prefect.server.api.server" in sys.modules:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        for server in list(getattr(SubprocessASGIServer, "_instances", {}).values()):
+            server.stop()
