@@ -31,7 +31,7 @@ def cmd_generate(args) -> int:
     truth = Path(args.truth) if args.truth else default_truth(Path(args.out))
     print(f"landing zone: {Path(args.out).resolve()}")
     print(f"ground truth: {truth.resolve()}")
-    cases = summary.get("true_cases") or {}
+    cases = summary.get("cases") or {}
     looks = summary.get("lookalikes") or {}
     for rule in sorted(set(cases) | set(looks)):
         print(f"  {rule}: {cases.get(rule, 0)} true cases, {looks.get(rule, 0)} look-alikes")
@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from crosscheck.safety import private_umask
+
+    private_umask()  # every file and folder this command writes is readable by its owner only
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "score" and not (args.out or args.cases):

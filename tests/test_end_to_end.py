@@ -84,3 +84,11 @@ def test_summary_saved(night):
     saved = json.loads((base / "out" / "run_summary.json").read_text(encoding="utf-8"))
     assert saved["rules"] == summary["rules"]
     assert "| R02 |" in (base / "out" / "run_summary.md").read_text(encoding="utf-8")
+
+
+def test_generate_command_writes_owner_only_files(tmp_path, capsys):
+    landing = tmp_path / "landing"
+    assert main(["generate", "--out", str(landing), "--as-of", "2026-11-20", "--scale", "0.005", "--seed", "3"]) == 0
+    assert "R09" in capsys.readouterr().out
+    written = [p for p in tmp_path.rglob("*")]
+    assert written and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in written)

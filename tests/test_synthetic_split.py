@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -27,10 +26,9 @@ def test_property_splits_at_the_sheet_limit(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_scale_one_is_jingmen_sized_and_fast(tmp_path):
-    t0 = time.time()
+def test_scale_one_is_jingmen_sized(tmp_path):
+    """Sizes and truth at scale 1; its speed is measured by bench/night.py, not asserted here."""
     s = generate(tmp_path / "lz", dt.date(2024, 6, 15), 1.0, 1)
-    assert time.time() - t0 < 180
     rows = s["rows"]
     roster = [v for k, v in rows.items() if k.startswith("roster/2024-06-14")]
     assert roster == [444_646]
@@ -41,3 +39,6 @@ def test_scale_one_is_jingmen_sized_and_fast(tmp_path):
     si = sum(v for k, v in rows.items() if "contributions" in k)
     assert 4_000_000 < si < 6_500_000
     assert all(v >= 250 for v in s["cases"].values())
+    assert sorted(s["cases"]) == [f"R0{i}" for i in range(1, 10)]
+    # look-alikes beside the true cases, about ten times as many
+    assert all(s["lookalikes"][rule] >= 5 * n for rule, n in s["cases"].items())
