@@ -155,15 +155,23 @@ def _row_numbers(total: int, bad: list[int]) -> pa.Array:
 
 # --- CSV ---------------------------------------------------------------------------------------------------
 
-def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> DeliveredFile:
-    """Read one delivered CSV file from its bytes (see module docstring)."""
+def _decoded(data: bytes, name: str, expected_encoding: str):
+    """(the file's result so far, its UTF-8 body) — body None when the bytes decode as neither encoding."""
     out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None)
     try:
         body, out.encoding, notes = decode_strict(data, expected_encoding)
     except DecodeRejected as exc:
         out.error = str(exc)
-        return out
+        return out, None
     out.notes.extend(notes)
+    return out, body
+
+
+def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> DeliveredFile:
+    """Read one delivered CSV file from its bytes (see module docstring)."""
+    out, body = _decoded(data, name, expected_encoding)
+    if body is None:
+        return out
     first_nl = _find_newline(body)
     header_text = body.slice(0, first_nl if first_nl >= 0 else body.size).to_pybytes().decode("utf-8")
     header_cells = next(csv.reader([header_text.rstrip("\r\n")]), [])
@@ -360,13 +368,9 @@ def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -
     """One JSON object per line. Keys become columns (in order of first appearance); values as text
     (numbers as written, null or missing as empty). A line that is not a JSON object is quarantined
     with its line number; blank lines are skipped but counted in the numbering."""
-    out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None)
-    try:
-        body, out.encoding, notes = decode_strict(data, expected_encoding)
-    except DecodeRejected as exc:
-        out.error = str(exc)
+    out, body = _decoded(data, name, expected_encoding)
+    if body is None:
         return out
-    out.notes.extend(notes)
     lines = body.to_pybytes().decode("utf-8").split("\n")
     numbers = [i for i, line in enumerate(lines, start=1) if line.strip()]
     texts = [lines[i - 1].rstrip("\r") for i in numbers]
