@@ -35,6 +35,7 @@ import pyarrow as pa
 from connectors.audit import ensure_audit_tables
 from connectors.base import EXCEL_DAMAGED, ROW, Connector, DeliveredFile, QuarantinedRow, mask_ids, scrub_exception
 from connectors.files import FileConnector
+from connectors.frontdb import FrontDbConnector, snapshot_date
 from connectors.landing import ManifestEntry, find_delivery, previous_delivery, sha256_file
 from connectors.names import SIMPLE_NAME_RE, name_norm
 from crosscheck.settings import ColumnSpec, SourcesConfig, TableSpec, load_sources
@@ -121,6 +122,8 @@ def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_o
     started = _time.perf_counter()
     ensure_audit_tables(con)
     _clear_night(con, source, run_date)
+    if all(t.front_db is not None for t in spec.tables.values()):
+        return _load_front_db(con, cfg, source, as_of, run_date, started)
     delivery = find_delivery(Path(landing), source, as_of, spec)
     if delivery is None:
         for table, tspec in spec.tables.items():
@@ -135,6 +138,27 @@ def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_o
     return load_delivery(con, source, delivery.delivery_date, run_date, connectors, as_of=as_of,
                          manifest=delivery.manifest, notes=delivery.notes, sources=cfg, _started=started,
                          _cleared=True, previous=previous_delivery(Path(landing), source, delivery.delivery_date))
+
+
+def _load_front_db(con, cfg: SourcesConfig, source: str, as_of: date, run_date: date, started: float) -> dict:
+    """The source is read from the front database (前置库) instead of the landing zone."""
+    spec = cfg.sources[source]
+    try:
+        snapshot = snapshot_date(next(iter(spec.tables.values())).front_db, as_of)
+    except Exception as exc:
+        snapshot, error = None, f"{source}: the front database could not be read ({scrub_exception(exc)})"
+    else:
+        error = None if snapshot else f"{source}: no front-database snapshot dated on or before {as_of}"
+    if snapshot is None:
+        for table, tspec in spec.tables.items():
+            _empty_tables(con, table, tspec, cfg.defaults)
+        _record_source(con, run_date, source, as_of, None, "missing", error, started)
+        return {"source": source, "status": "missing", "as_of": as_of, "run_date": run_date,
+                "delivery_date": None, "rows_read": 0, "rows_staged": 0, "rows_quarantined": 0,
+                "tables": {}, "messages": [error], "seconds": round(_time.perf_counter() - started, 3)}
+    connectors = {t: FrontDbConnector(tspec, snapshot) for t, tspec in spec.tables.items()}
+    return load_delivery(con, source, snapshot, run_date, connectors, as_of=as_of, sources=cfg,
+                         _started=started, _cleared=True)
 
 
 def load_delivery(con: duckdb.DuckDBPyConnection, source: str, delivery_date: date, run_date: date,

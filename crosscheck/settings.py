@@ -41,9 +41,10 @@ class ExplodeSpec(_Strict):
 class FrontDbSpec(_Strict):
     """Read this table from the exchange platform's front database (前置库) instead of files."""
 
-    url: str  # e.g. postgresql://user@127.0.0.1:5432/test  or  mysql://root@127.0.0.1:3306/test
+    url: str  # e.g. postgresql://user@127.0.0.1:5432/test or mysql://root@127.0.0.1:3306/test; ${VAR} from env
     table: str
-    delivery_date_column: str | None = None
+    delivery_date_column: str | None = None  # several snapshots in one table: newest on or before the night
+    order_by: list[str] | None = None        # stable row numbering; default every delivered column
 
 
 class TableSpec(_Strict):
