@@ -251,10 +251,10 @@ class Defector:
                 if not any(c in self.nd.rare for c in s):
                     kind = "name_sep_dot"
                     fixed = s.replace("•", "·")
-                    fixed = "".join(c if _gbk_ok(c) else "?" for c in fixed)
+                    fixed = "".join(c if gbk_encodable(c) else "?" for c in fixed)
                 else:
                     fixed = self.nd.apply(kind, s, rng)
-                    fixed = "".join(c if _gbk_ok(c) else "?" for c in fixed)
+                    fixed = "".join(c if gbk_encodable(c) else "?" for c in fixed)
                 nm_extra.append(fixed)
                 nmap[j] = n_people + len(nm_extra) - 1
                 nlab[j] = NAME_CODE[kind]
@@ -266,7 +266,7 @@ class Defector:
             cand[cand] = self.nd.applicable(kind, names_u[cand])
             for j in np.flatnonzero(cand):
                 s = self.nd.apply(kind, names_u[j], rng)
-                if gbk and not _gbk_str(s):
+                if gbk and not gbk_encodable(s):
                     continue
                 nm_extra.append(s)
                 nmap[j] = n_people + len(nm_extra) - 1
@@ -286,15 +286,8 @@ class Defector:
         return id_idx, id_extra, name_idx, nm_extra, id_lab, nm_lab
 
 
-def _gbk_ok(c: str) -> bool:
-    try:
-        c.encode("gbk")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def _gbk_str(s: str) -> bool:
+def gbk_encodable(s: str) -> bool:
+    """Whether a GBK file can hold this text (a character or a whole name)."""
     try:
         s.encode("gbk")
         return True

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import xlsxwriter
 
 from .common import Ctx
-from .defects import DUP, Defector, label_text, labels
+from .defects import DUP, Defector, gbk_encodable, label_text, labels
 
 XLSX_MAX_ROWS = 1_048_575       # data rows per sheet (one header row)
 BOM = "\ufeff".encode("utf-8")
@@ -31,15 +31,7 @@ def _gbk_safe(s: str) -> str:
         s.encode("gbk")
         return s
     except UnicodeEncodeError:
-        return "".join(c if _enc(c) else "?" for c in s)
-
-
-def _enc(c: str) -> bool:
-    try:
-        c.encode("gbk")
-        return True
-    except UnicodeEncodeError:
-        return False
+        return "".join(c if gbk_encodable(c) else "?" for c in s)
 
 
 def money(col: str) -> str:
