@@ -1,14 +1,13 @@
 """The case export of CONTRACT.md §5: cases.csv (UTF-8 with BOM) and cases.parquet."""
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from crosscheck.safety import neutralise_cell
+from crosscheck.safety import neutralise_cell, publish
 
 EXPORT_COLUMNS = ["case_id", "run_date", "household_id", "district", "township", "category", "rule",
                   "member_id_masked", "member_name", "evidence", "link", "link_score", "priority", "status",
@@ -37,6 +36,5 @@ def write_cases(df: pd.DataFrame, out: Path) -> dict[str, Path]:
     safe.to_csv(tmp_csv, index=False, encoding="utf-8-sig")
     df.to_parquet(tmp_parquet, index=False)
     for tmp, final in ((tmp_csv, csv_path), (tmp_parquet, parquet_path)):
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, final)
+        publish(tmp, final)
     return {"csv": csv_path, "parquet": parquet_path}

@@ -16,7 +16,7 @@ import duckdb
 from python_calamine import CalamineWorkbook
 
 from cases.ledger import ensure_ledger
-from crosscheck.safety import scrub_ids
+from crosscheck.safety import mask_ids
 
 SQL = Path(__file__).with_name("sql")
 CONCLUSIONS = {"查实": "confirmed", "查否": "refuted"}
@@ -106,7 +106,7 @@ def import_feedback(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date) 
             elif word not in CONCLUSIONS:
                 reason = f"核查结论 must be 查实 or 查否, found {word!r}"
             if reason:
-                reason = scrub_ids(reason)
+                reason = mask_ids(reason)
                 rejected += 1
                 con.execute("INSERT INTO ledger.feedback_rejects VALUES (?, ?, ?, ?, ?, ?)",
                             [digest, name, row_no, case_id, reason, as_of])

@@ -20,6 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from crosscheck.safety import mask_ids
+
 ROW = "_row"                 # 1-based data row number within the delivered file
 EXCEL_DAMAGED = "_excel_damaged"  # "|col|col|": delivered columns whose cell was a number too long for Excel
 
@@ -65,13 +67,7 @@ class Connector(Protocol):
 
 
 # --- message hygiene ------------------------------------------------------------------------------------
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{1,3}[0-9Xx]?)(?![0-9A-Za-z])")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f·•]+")
-
-
-def mask_ids(text: str) -> str:
-    """Mask anything that looks like a 15- or 18-character ID number (digits 7–14)."""
-    return _ID_LIKE.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
 
 
 def scrub_exception(exc: BaseException, limit: int = 300) -> str:

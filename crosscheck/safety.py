@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -31,12 +32,21 @@ def write_private_text(path: Path, text: str, encoding: str = "utf-8") -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
         handle.write(text)
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
-_ID_LIKE = __import__("re").compile(r"(?<![0-9])(\d{6})(\d{8})(\d{3}[0-9Xx]|\d{1})(?![0-9])")
+def publish(tmp: Path, final: Path) -> Path:
+    """Make a finished temp file owner-only and move it into place in one step: readers see the old
+    file or the new one, never half of one."""
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, final)
+    return final
 
 
-def scrub_ids(text: str) -> str:
-    """Mask anything in free text that looks like a 15- or 18-digit ID number (digits 7–14)."""
-    return _ID_LIKE.sub(lambda m: m.group(1) + "*" * 8 + m.group(3), text)
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{1,3}[0-9Xx]?)(?![0-9A-Za-z])")
+
+
+def mask_ids(text: str) -> str:
+    """Mask anything in free text that looks like a 15- or 18-character ID number (digits 7–14)."""
+    return _ID_LIKE.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
+

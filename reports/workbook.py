@@ -6,13 +6,12 @@ run as a formula is neutralised as well, for when the file is re-saved as CSV.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import xlsxwriter
 
-from crosscheck.safety import neutralise_cell
+from crosscheck.safety import neutralise_cell, publish
 
 COLUMNS = [  # (header, export column or None for the auditor's columns, width in characters)
     ("case_id", "case_id", 22), ("规则", "rule", 6), ("规则名称", "rule_name", 22), ("区县", "district", 12),
@@ -59,9 +58,7 @@ def write_workbook(cases: pd.DataFrame, path: Path, title: str) -> Path:
     sheet.freeze_panes(1, 1)
     sheet.autofilter(0, 0, last, len(COLUMNS) - 1)
     book.close()
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+    return publish(tmp, path)
 
 
 def write_district_workbooks(cases: pd.DataFrame, out: Path, run_date: str) -> dict[str, Path]:
