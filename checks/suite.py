@@ -1,24 +1,27 @@
-"""The checks a delivery must pass before rules may use it, and the engine that runs them.
+"""Check engines and the checks that read the load audit rather than the data.
 
-``validate_source`` (validate.py) builds a ``CheckContext`` and asks a ``CheckEngine`` for a list of
-``CheckResult``; it never looks inside the checks. The engine here pushes every check down as SQL on the
-staging tables and the load audit. A later engine (Great Expectations 1.x: one expectation suite per
-table, results feeding Data Docs) only has to return the same ``CheckResult`` records; callers, the audit
-tables and the status decision stay as they are.
+``validate_source`` (validate.py) builds the night's ``Expectation`` list (expectations.py) and asks a
+``CheckEngine`` to evaluate it; the engine returns one ``Observation`` per expectation and never decides
+anything itself. Two engines keep the same contract:
+
+* ``GxCheckEngine`` (gx_engine.py): Great Expectations 1.x on the DuckDB warehouse, results kept for the
+  Data Docs. This is what the night runs.
+* ``SqlCheckEngine`` (here): the same expectations as plain aggregate SQL, one query per table. It needs
+  nothing but DuckDB; the tests hold the two engines to the same counts.
+
+The few checks that are about the delivery rather than its rows (a file refused at load, a repeat of an
+earlier delivery, the share of rows set aside) read ``audit.load_files`` and live here too.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
 import duckdb
 
-from crosscheck.settings import SourceSpec, TableSpec, Thresholds
-from crosscheck.warehouse import table_exists
-
-FRESHNESS = "freshness"
+from checks.expectations import Expectation, Observation, column_sql, failing_predicate, q
+from crosscheck.settings import SourceSpec, Thresholds
 
 
 @dataclass
@@ -51,162 +54,134 @@ class CheckContext:
 class CheckEngine(Protocol):
     name: str
 
-    def run(self, ctx: CheckContext) -> list[CheckResult]:
+    def evaluate(self, con: duckdb.DuckDBPyConnection, expectations: list[Expectation], *, source: str,
+                 run_date: date) -> list[Observation]:
         ...
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+# --- the SQL engine ---------------------------------------------------------------------------------------
+
+class SqlCheckEngine:
+    """Every expectation as aggregate SQL: one query per (table, where) group."""
+
+    name = "sql"
+
+    def evaluate(self, con, expectations, *, source, run_date):
+        out: list[Observation | None] = [None] * len(expectations)
+        present = _staging_columns(con)
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for i, exp in enumerate(expectations):
+            if exp.kind == "column_exists":
+                found = exp.column in present.get(exp.table, set())
+                out[i] = Observation(found, observed=None if found else exp.column)
+            elif exp.table not in present:
+                out[i] = Observation(False, 0, 0, None)
+            elif exp.kind == "compound_unique":
+                out[i] = _compound_unique(con, exp)
+            else:
+                groups.setdefault((exp.table, exp.where), []).append(i)
+        for (table, where), idx in groups.items():
+            aggs = []
+            for i in idx:
+                exp = expectations[i]
+                col = column_sql(exp)
+                if exp.kind in ("values_in_set", "values_between"):
+                    aggs += [f"count({col})", f"count(*) FILTER ({_failing(exp)})"]
+                elif exp.kind == "row_count_between":
+                    aggs += ["count(*)", "NULL"]
+                elif exp.kind == "max_between":
+                    aggs += [f"max({col})", "NULL"]
+            sql = f"SELECT {', '.join(aggs)} FROM staging.{q(table)}" + (f" WHERE {where}" if where else "")
+            row = con.execute(sql).fetchone()
+            for k, i in enumerate(idx):
+                out[i] = _observation(expectations[i], row[2 * k], row[2 * k + 1])
+        return out
 
 
-def _rows(con, sql: str, params: list | None = None) -> list[tuple]:
-    return con.execute(sql, params or []).fetchall()
+def _failing(exp: Expectation) -> str:
+    # the group's WHERE already restricts the rows; the predicate without it
+    return failing_predicate(Expectation(**{**exp.__dict__, "where": None}))
 
 
-# --- the SQL checks: each returns results for one table ----------------------------------------------------
-
-def check_load_accepted(ctx: CheckContext, table: str, tspec: TableSpec) -> list[CheckResult]:
-    files = ctx.table_files(table)
-    rejected = [f for f in files if f["status"] != "loaded"]
-    if not files:
-        msg = f"{ctx.source} {table}: nothing was loaded for this table"
-    elif rejected:
-        msg = f"{ctx.source} {table}: {len(rejected)} of {len(files)} file(s) refused at load: " + "; ".join(
-            (f["message"] or f["file_name"]) for f in rejected[:3])
-    else:
-        msg = f"{ctx.source} {table}: {len(files)} file(s) loaded"
-    return [CheckResult("load_accepted", table, bool(files) and not rejected, float(len(rejected)), 0.0, True, msg)]
-
-
-def check_required_columns(ctx: CheckContext, table: str, tspec: TableSpec) -> list[CheckResult]:
-    required = {c for c, s in tspec.columns.items() if s.required}
-    missing = sorted({c for f in ctx.table_files(table) for c in (f["missing_columns"] or []) if c in required})
-    staged_cols = {r[0] for r in _rows(ctx.con, "SELECT column_name FROM information_schema.columns "
-                                                 "WHERE table_schema = 'staging' AND table_name = ?", [table])}
-    absent = sorted(s.name for s in tspec.columns.values() if s.name not in staged_cols)
-    problems = missing + [f"(staging) {c}" for c in absent]
-    msg = (f"{ctx.source} {table}: required column(s) missing: {', '.join(problems)}" if problems
-           else f"{ctx.source} {table}: all {len(required)} required columns present")
-    return [CheckResult("required_columns_present", table, not problems, float(len(problems)), 0.0, True, msg)]
+def _observation(exp: Expectation, first, second) -> Observation:
+    if exp.kind in ("values_in_set", "values_between"):
+        n, bad = int(first or 0), int(second or 0)
+        passed = n == 0 or (n - bad) / n >= exp.mostly
+        return Observation(passed, n, bad, None)
+    if exp.kind == "row_count_between":
+        n = int(first or 0)
+        passed = (exp.min_value is None or n >= exp.min_value) and (exp.max_value is None or n <= exp.max_value)
+        return Observation(passed, n, None, n)
+    # max_between
+    value = first
+    passed = value is not None and (exp.min_value is None or value >= exp.min_value) and (
+        exp.max_value is None or value <= exp.max_value)
+    return Observation(passed, None, None, value)
 
 
-def check_not_empty(ctx: CheckContext, table: str, tspec: TableSpec) -> list[CheckResult]:
-    n = _rows(ctx.con, f"SELECT count(*) FROM staging.{_q(table)}")[0][0] if table_exists(ctx.con, "staging", table) else 0
-    msg = f"{ctx.source} {table}: {n:,} rows staged"
-    return [CheckResult("rows_staged", table, n > 0, float(n), 1.0, True, msg)]
+def _compound_unique(con, exp: Expectation) -> Observation:
+    """Rows whose key (all key columns present) is shared with another row; every copy counts, as in GX."""
+    keys = ", ".join(q(c) for c in exp.columns)
+    present = " AND ".join(f"{q(c)} IS NOT NULL" for c in exp.columns)
+    n, bad = con.execute(
+        f"SELECT count(*), count(*) FILTER (n > 1) FROM (SELECT count(*) OVER (PARTITION BY {keys}) AS n "
+        f"FROM staging.{q(exp.table)} WHERE {present})").fetchone()
+    return Observation(n == 0 or (n - bad) / n >= exp.mostly, n, bad, None)
 
 
-def _id_columns(tspec: TableSpec) -> list[tuple[str, str]]:
-    """(staging table suffix, canonical id column): the table's own ID columns and its exploded ones."""
-    out = [("", s.name) for s in tspec.columns.values() if s.role == "id_number"]
-    if tspec.explode is not None:
-        out += [(tspec.explode.table, c) for c, role in tspec.explode.roles.items() if role == "id_number"]
+def _staging_columns(con) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                     "WHERE table_schema = 'staging'").fetchall():
+        out.setdefault(table, set()).add(column)
     return out
 
 
-def check_valid_id_share(ctx: CheckContext, table: str, tspec: TableSpec) -> list[CheckResult]:
-    """Among non-empty ID cells that are meant to be personal IDs (organisation codes — letters inside,
-    or 10 characters or fewer — are left out), the share that yields a usable 18-character ID."""
-    results = []
-    minimum = ctx.thresholds.min_valid_id_share
-    for other, col in _id_columns(tspec):
-        target = other or table
-        if not table_exists(ctx.con, "staging", target):
-            continue
-        norm = "id_norm" if col == "id_number" else f"{col}_norm"
-        status = "id_status" if col == "id_number" else f"{col}_status"
-        clean = f"id_clean({_q(col)})"
-        personal, usable, damaged = _rows(ctx.con, f"""
-            SELECT count(*), count({_q(norm)}), count(*) FILTER ({_q(status)} = 'excel_damaged')
-            FROM staging.{_q(target)}
-            WHERE {_q(status)} <> 'empty' AND CASE WHEN {_q(status)} <> 'malformed' THEN true
-                ELSE NOT regexp_matches(substr({clean}, 1, 17), '[A-Z]') AND length({clean}) > 10 END""")[0]
-        share = usable / personal if personal else None
-        passed = share is not None and share >= minimum
-        msg = (f"{ctx.source} {target}.{col}: {usable:,} of {personal:,} personal IDs usable "
-               f"({share:.1%}; minimum {minimum:.0%})" if personal else
-               f"{ctx.source} {target}.{col}: no personal IDs at all")
-        if damaged:
-            msg += f"; {damaged:,} damaged by Excel (stored as numbers)"
-        results.append(CheckResult("valid_id_share", target, passed, share, minimum, True, msg))
-    return results
+# --- checks on the load audit -------------------------------------------------------------------------------
+
+def check_load_accepted(ctx: CheckContext, table: str) -> CheckResult:
+    files = ctx.table_files(table)
+    rejected = [f for f in files if f["status"] != "loaded"]
+    if not files:
+        msg = f"{ctx.source} {table}: 本表没有任何文件入库 (nothing was loaded for this table)"
+    elif rejected:
+        msg = (f"{ctx.source} {table}: {len(rejected)} / {len(files)} 个文件未入库 "
+               f"({len(rejected)} of {len(files)} file(s) refused at load): "
+               + "; ".join((f["message"] or f["file_name"]) for f in rejected[:3]))
+    else:
+        msg = f"{ctx.source} {table}: {len(files)} 个文件已入库 ({len(files)} file(s) loaded)"
+    return CheckResult("load_accepted", table, bool(files) and not rejected, float(len(rejected)), 0.0, True, msg)
 
 
-def check_quarantine_share(ctx: CheckContext, table: str, tspec: TableSpec) -> list[CheckResult]:
+def check_required_columns(ctx: CheckContext, table: str) -> CheckResult:
+    """Required columns the delivered header lacked (staging always has every configured column, filled
+    with NULL, so this is read from the load audit rather than from the data)."""
+    required = {d for d, cs in ctx.spec.tables[table].columns.items() if cs.required}
+    missing = sorted({c for f in ctx.table_files(table) for c in (f["missing_columns"] or []) if c in required})
+    msg = (f"{ctx.source} {table}: 缺少必填列 {'、'.join(f'「{c}」' for c in missing)} "
+           f"(required column(s) missing: {', '.join(missing)})" if missing else
+           f"{ctx.source} {table}: {len(required)} 个必填列齐全 (all {len(required)} required columns present)")
+    return CheckResult("required_columns_present", table, not missing, float(len(missing)), 0.0, True, msg)
+
+
+def check_quarantine_share(ctx: CheckContext, table: str) -> CheckResult:
+    """After validation has set its rows aside too: more than the threshold rejects the source."""
     files = ctx.table_files(table)
     read = sum(f["rows_read"] or 0 for f in files)
     quarantined = sum(f["rows_quarantined"] or 0 for f in files)
     maximum = ctx.thresholds.max_quarantine_share
     share = quarantined / read if read else None
     passed = share is not None and share <= maximum
-    msg = (f"{ctx.source} {table}: {quarantined:,} of {read:,} rows quarantined ({share:.1%}; maximum {maximum:.0%})"
-           if read else f"{ctx.source} {table}: no rows read")
-    return [CheckResult("quarantine_share", table, passed, share, maximum, True, msg)]
-
-
-def check_row_count_vs_previous(ctx: CheckContext, table: str, tspec: TableSpec) -> list[CheckResult]:
-    delivery = ctx.load["delivery_date"] if ctx.load else None
-    current = sum(f["rows_read"] or 0 for f in ctx.table_files(table))
-    # the latest earlier delivery that validation accepted (ok or stale); failing that, any one loaded
-    prev = _rows(ctx.con, """
-        WITH per_night AS (
-            SELECT f.delivery_date, f.run_date, sum(f.rows_read) AS rows_read,
-                   bool_and(f.status = 'loaded') AS loaded, any_value(s.status) AS validated
-            FROM audit.load_files f
-            LEFT JOIN audit.source_status s ON s.run_date = f.run_date AND s.source = f.source
-            WHERE f.source = ? AND f.table_name = ? AND f.delivery_date < ? AND f.run_date < ?
-            GROUP BY f.delivery_date, f.run_date)
-        SELECT delivery_date, rows_read FROM per_night WHERE loaded
-        ORDER BY coalesce(validated IN ('ok', 'stale'), false) DESC, delivery_date DESC, run_date DESC
-        LIMIT 1""", [ctx.source, table, delivery, ctx.run_date])
-    lo, hi = ctx.thresholds.min_row_ratio_vs_previous, ctx.thresholds.max_row_ratio_vs_previous
-    if not prev or not prev[0][1]:
-        return [CheckResult("row_count_vs_previous", table, True, None, None, True,
-                            f"{ctx.source} {table}: {current:,} rows; no earlier accepted delivery to compare with")]
-    prev_date, prev_rows = prev[0]
-    ratio = current / prev_rows
-    passed = lo <= ratio <= hi
-    bound = lo if ratio < lo else hi if ratio > hi else lo
-    msg = (f"{ctx.source} {table}: {current:,} rows against {prev_rows:,} in the delivery of {prev_date} "
-           f"(ratio {ratio:.2f}; allowed {lo:g}–{hi:g})")
-    return [CheckResult("row_count_vs_previous", table, passed, ratio, bound, True, msg)]
-
-
-TABLE_CHECKS: list[Callable[[CheckContext, str, TableSpec], list[CheckResult]]] = [
-    check_load_accepted, check_required_columns, check_not_empty, check_valid_id_share,
-    check_quarantine_share, check_row_count_vs_previous,
-]
-
-
-def check_freshness(ctx: CheckContext) -> CheckResult:
-    delivery = ctx.load["delivery_date"]
-    age = (ctx.as_of - delivery).days
-    limit = ctx.spec.max_age_days
-    msg = f"{ctx.source}: delivery of {delivery} is {age} day(s) old on {ctx.as_of} (maximum {limit})"
-    return CheckResult(FRESHNESS, None, age <= limit, float(age), float(limit), True, msg)
+    msg = (f"{ctx.source} {table}: 隔离 {quarantined:,} / {read:,} 行 ({share:.1%}；上限 {maximum:.0%}) "
+           f"({quarantined:,} of {read:,} rows quarantined; maximum {maximum:.0%})"
+           if read else f"{ctx.source} {table}: 没有读到任何行 (no rows read)")
+    return CheckResult("quarantine_share", table, passed, share, maximum, True, msg)
 
 
 def check_repeated_delivery(ctx: CheckContext) -> CheckResult:
     repeats = sorted({str(f["same_as_delivery"]) for f in ctx.files if f["same_as_delivery"] is not None})
     n = sum(1 for f in ctx.files if f["same_as_delivery"] is not None)
-    msg = (f"{ctx.source}: {n} file(s) identical to an earlier delivery ({', '.join(repeats)})" if n
-           else f"{ctx.source}: no file repeats an earlier delivery")
+    msg = (f"{ctx.source}: {n} 个文件与之前的交付（{', '.join(repeats)}）完全相同 "
+           f"({n} file(s) identical to an earlier delivery)" if n
+           else f"{ctx.source}: 没有文件重复之前的交付 (no file repeats an earlier delivery)")
     return CheckResult("repeated_delivery", None, n == 0, float(n), 0.0, False, msg)
-
-
-class SqlCheckEngine:
-    """Every check as SQL against staging and the load audit."""
-
-    name = "sql"
-
-    def __init__(self, table_checks=None):
-        self.table_checks = list(table_checks or TABLE_CHECKS)
-
-    def run(self, ctx: CheckContext) -> list[CheckResult]:
-        results = [check_freshness(ctx), check_repeated_delivery(ctx)]
-        for table, tspec in ctx.spec.tables.items():
-            for check in self.table_checks:
-                results.extend(check(ctx, table, tspec))
-        for r in results:
-            r.engine = self.name
-        return results

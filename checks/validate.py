@@ -6,9 +6,14 @@ verdict to ``audit.source_status``:
 
 * ``missing``  — no delivery dated on or before the as-of date (or the source was not loaded tonight);
 * ``rejected`` — a critical check failed (file refused at load, required column missing, too few usable
-  IDs, too many quarantined rows, row count far from the previous delivery, nothing staged);
+  IDs, too many values outside their code table or range, too many quarantined rows, row count far from
+  the previous delivery, nothing staged);
 * ``stale``    — the delivery is older than the source's ``max_age_days``;
 * ``ok``       — the rules may use it.
+
+Rows that fail a row-level expectation (a code outside its code table, a date or amount out of range) are
+moved from staging to ``audit.quarantine`` with the reason, and ``audit.load_files`` keeps
+rows_read = rows_staged + rows_quarantined for every file.
 
 POLICY.md: a rule whose source is not ``ok`` is not evaluated that night (raises and clears nothing);
 the other sources go on. Re-running a night replaces that night's rows for the source.
@@ -20,12 +25,15 @@ from datetime import date
 
 import duckdb
 
-from checks.suite import FRESHNESS, CheckContext, CheckEngine, CheckResult, SqlCheckEngine
+from checks.expectations import Expectation, Observation, build_expectations, column_sql, describe, failing_predicate, q
+from checks.suite import (CheckContext, CheckEngine, CheckResult, SqlCheckEngine, check_load_accepted,
+                          check_quarantine_share, check_required_columns, check_repeated_delivery)
 from connectors.audit import ensure_audit_tables
-from connectors.base import mask_ids
+from crosscheck.safety import mask_ids
 from crosscheck.settings import SourcesConfig, Thresholds, load_sources, load_thresholds
 
 USABLE = ("ok",)
+FRESHNESS = "freshness"
 
 
 def _dicts(con, sql: str, params: list) -> list[dict]:
@@ -50,19 +58,32 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
     load = loads[0] if loads else None
     if load is None or load["status"] == "missing" or load["delivery_date"] is None:
         reason = (load["message"] if load and load["message"] else
-                  f"{source}: not loaded on the night of {run_date}")
+                  f"{source}: 当晚未入库 (not loaded on the night of {run_date})")
         results = [CheckResult("delivery_present", None, False, 0.0, 1.0, True, reason, engine.name)]
         return _finish(con, source, as_of, run_date, spec.max_age_days, None, None, "missing", reason, results)
-    files = _dicts(con, "SELECT * FROM audit.load_files WHERE run_date = ? AND source = ? "
-                        "ORDER BY table_name, file_name", [run_date, source])
-    ctx = CheckContext(con, source, spec, limits, as_of, run_date, load, files)
+    delivery = load["delivery_date"]
+    ctx = CheckContext(con, source, spec, limits, as_of, run_date, load, _files(con, source, run_date))
+    expectations = build_expectations(
+        source, spec, cfg.code_tables, as_of=as_of, delivery_date=delivery,
+        min_valid_id_share=limits.min_valid_id_share, max_row_failure_share=limits.max_row_failure_share,
+        previous_rows=_previous_rows(con, source, spec, delivery, run_date),
+        row_ratio=(limits.min_row_ratio_vs_previous, limits.max_row_ratio_vs_previous),
+        staged_columns=_staged_columns(con, list(spec.tables)))
+    observations = engine.evaluate(con, expectations, source=source, run_date=run_date)
     results = [CheckResult("delivery_present", None, True, 1.0, 1.0, True,
-                           f"{source}: delivery of {load['delivery_date']}", engine.name)]
-    results += engine.run(ctx)
+                           f"{source}: 交付日期 {delivery} (delivery of {delivery})")]
+    results += [check_load_accepted(ctx, table) for table in spec.tables]
+    results += [check_required_columns(ctx, table) for table in spec.tables]
+    results.append(check_repeated_delivery(ctx))
+    results += [_result(source, e, o) for e, o in zip(expectations, observations)]
+    if not _failed(results):
+        moved = quarantine_failing_rows(con, source, spec, expectations, run_date)
+        if moved:
+            ctx.files = _files(con, source, run_date)
+    results += [check_quarantine_share(ctx, table) for table in spec.tables]
     for r in results:
         r.engine = r.engine or engine.name
-    age = (as_of - load["delivery_date"]).days
-    failed = [r for r in results if r.critical and not r.passed and r.check != FRESHNESS]
+    failed = _failed(results)
     stale = [r for r in results if r.check == FRESHNESS and not r.passed]
     if failed:
         status, reason = "rejected", "; ".join(r.message for r in failed)
@@ -70,8 +91,112 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
         status, reason = "stale", stale[0].message
     else:
         status, reason = "ok", None
-    return _finish(con, source, as_of, run_date, spec.max_age_days, load["delivery_date"], age, status, reason,
-                   results)
+    return _finish(con, source, as_of, run_date, spec.max_age_days, delivery, (as_of - delivery).days, status,
+                   reason, results)
+
+
+def _failed(results: list[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if r.critical and not r.passed and r.check != FRESHNESS]
+
+
+def _result(source: str, exp: Expectation, obs: Observation) -> CheckResult:
+    """One expectation's outcome as an audit row: shares for row checks, counts or days otherwise."""
+    if exp.kind in ("values_in_set", "values_between", "compound_unique"):
+        n, bad = obs.element_count or 0, obs.unexpected_count or 0
+        observed, threshold = ((n - bad) / n if n else None), exp.mostly
+    elif exp.check == "row_count_vs_previous":
+        lo = exp.min_value / exp.reference if exp.reference else None
+        observed = (obs.observed or 0) / exp.reference if exp.reference else None
+        threshold = lo if observed is None or observed < lo else exp.max_value / exp.reference
+    elif exp.kind == "row_count_between":
+        observed, threshold = obs.observed, exp.min_value
+    elif exp.kind == "max_between":
+        observed = (exp.max_value - obs.observed).days if isinstance(obs.observed, date) else None
+        threshold = (exp.max_value - exp.min_value).days
+    else:
+        observed, threshold = (1.0 if obs.passed else 0.0), 1.0
+    return CheckResult(exp.check, exp.table, obs.passed, observed, threshold, exp.critical, describe(source, exp, obs))
+
+
+def _files(con, source: str, run_date: date) -> list[dict]:
+    return _dicts(con, "SELECT * FROM audit.load_files WHERE run_date = ? AND source = ? "
+                       "ORDER BY table_name, file_name", [run_date, source])
+
+
+def _staged_columns(con, tables: list[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {t: set() for t in tables}
+    for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'staging'"
+            ).fetchall():
+        if table in out:
+            out[table].add(column)
+    return out
+
+
+def _previous_rows(con, source: str, spec, delivery: date, run_date: date) -> dict[str, tuple[int, date]]:
+    """Rows staged per table from the latest earlier delivery that validation accepted (ok or stale)."""
+    out = {}
+    for table, rows in con.execute("""
+            WITH per_night AS (
+                SELECT f.table_name, f.delivery_date, f.run_date, sum(f.rows_staged) AS rows_staged,
+                       bool_and(f.status = 'loaded') AS loaded
+                FROM audit.load_files f
+                JOIN audit.source_status s ON s.run_date = f.run_date AND s.source = f.source
+                WHERE f.source = ? AND f.delivery_date < ? AND f.run_date < ? AND s.status IN ('ok', 'stale')
+                GROUP BY ALL)
+            SELECT table_name, arg_max((rows_staged, delivery_date), (delivery_date, run_date)) FROM per_night
+            WHERE loaded GROUP BY table_name""", [source, delivery, run_date]).fetchall():
+        if table in spec.tables and rows and rows[0]:
+            out[table] = (int(rows[0]), rows[1])
+    return out
+
+
+def quarantine_failing_rows(con, source: str, spec, expectations: list[Expectation], run_date: date) -> int:
+    """Move rows failing a row-level expectation from staging to audit.quarantine, one row per delivered
+    row with every reason it failed, and keep the file accounting whole. Returns the rows moved."""
+    moved = 0
+    for table, tspec in spec.tables.items():
+        exps = [e for e in expectations if e.quarantine and e.table == table]
+        if not exps:
+            continue
+        parts = [f"SELECT _file, _row, _delivery_date, {_reason_sql(e)} AS reason FROM staging.{q(table)} "
+                 f"WHERE {failing_predicate(e)}" for e in exps]
+        con.execute("CREATE OR REPLACE TEMP TABLE _failing AS SELECT _file, _row, any_value(_delivery_date) AS "
+                    "_delivery_date, string_agg(reason, '；' ORDER BY reason) AS reason FROM ("
+                    + " UNION ALL ".join(parts) + ") GROUP BY _file, _row")
+        n = con.execute("SELECT count(*) FROM _failing").fetchone()[0]
+        if n:
+            meta = {"_file", "_row", "_delivery_date", "_excel_damaged"}
+            raw_cols = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ? "
+                "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in meta]
+            struct = ", ".join(f"{q(c)} := r.{q(c)}" for c in raw_cols) or "x := NULL"
+            con.execute(f"INSERT INTO audit.quarantine SELECT ?, ?, ?, f._file, f._delivery_date, f._row, f.reason, "
+                        f"to_json(struct_pack({struct})) FROM _failing f "
+                        f"LEFT JOIN raw.{q(table)} r ON r._file = f._file AND r._row = f._row", [run_date, source, table])
+            targets = [table] + ([tspec.explode.table] if tspec.explode is not None else [])
+            for target in targets:
+                con.execute(f"DELETE FROM staging.{q(target)} s USING _failing f "
+                            f"WHERE s._file = f._file AND s._row = f._row")
+            con.execute("""
+                UPDATE audit.load_files l SET rows_staged = l.rows_staged - c.n,
+                       rows_quarantined = l.rows_quarantined + c.n
+                FROM (SELECT _file, count(*) AS n FROM _failing GROUP BY _file) c
+                WHERE l.run_date = ? AND l.source = ? AND l.table_name = ? AND l.file_name = c._file""",
+                        [run_date, source, table])
+            moved += n
+        con.execute("DROP TABLE IF EXISTS _failing")
+    return moved
+
+
+def _reason_sql(exp: Expectation) -> str:
+    """The quarantine reason, with the offending value (a code, a date, an amount: never an ID or a name)."""
+    value = f"coalesce(CAST({q(exp.value_column or exp.column)} AS VARCHAR), '')"
+    return f" || {value} || ".join(_lit(part) for part in exp.reason.split("{value}"))
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _finish(con, source, as_of, run_date, max_age, delivery_date, age, status, reason, results) -> dict:

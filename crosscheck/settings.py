@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -21,12 +22,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RangeSpec(_Strict):
+    """Plausible values of a number or date column; a value outside is quarantined by validation.
+    ``max_days_after_delivery`` bounds a date by the delivery's own date (0: not later than the delivery)."""
+
+    min: float | date | None = None
+    max: float | date | None = None
+    max_days_after_delivery: int | None = None
+
+    def bounds(self, delivery_date: date) -> tuple:
+        hi = self.max
+        if self.max_days_after_delivery is not None:
+            hi = delivery_date + timedelta(days=self.max_days_after_delivery)
+        return self.min, hi
+
+
 class ColumnSpec(_Strict):
     name: str
     type: ColumnType = "text"
     formats: list[str] | None = None
     role: Literal["id_number", "person_name"] | None = None
     required: bool = True
+    codes: str | None = None          # name of a table in ``code_tables``: values must be among its codes
+    range: RangeSpec | None = None    # plausible values (numbers, dates)
+
+
+class CodeTable(_Strict):
+    """A code list (GB/T 4761 relation codes, GA 24.7 plate types, ...). ``pad``: codes are compared after
+    left-padding with zeros to this width (1 and 01 are the same code); ``letters``: a value may hold
+    several one-letter codes at once (车辆状态 ZT = "AG")."""
+
+    title: str
+    codes: dict[str, str]             # code → meaning
+    pad: int | None = None
+    letters: bool = False
+
+
+class UniqueKey(_Strict):
+    """Columns that should identify a row; duplicates are reported (not quarantined: which copy is wrong
+    cannot be told from the data)."""
+
+    columns: list[str]
+    max_share: float = Field(default=0.0, ge=0, le=1)
 
 
 class ExplodeSpec(_Strict):
@@ -54,6 +91,7 @@ class TableSpec(_Strict):
     columns: dict[str, ColumnSpec]
     explode: ExplodeSpec | None = None
     front_db: FrontDbSpec | None = None
+    unique: list[UniqueKey] = Field(default_factory=list)
 
     def canonical(self) -> dict[str, ColumnSpec]:
         return {spec.name: spec for spec in self.columns.values()}
@@ -73,12 +111,27 @@ class SourceDefaults(_Strict):
 
 class SourcesConfig(_Strict):
     defaults: SourceDefaults
+    code_tables: dict[str, CodeTable] = Field(default_factory=dict)
     sources: dict[str, SourceSpec]
 
     @model_validator(mode="after")
     def _roster_present(self) -> "SourcesConfig":
         if "roster" not in self.sources:
             raise ValueError("sources.yaml must define the roster source")
+        return self
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> "SourcesConfig":
+        for source, spec in self.sources.items():
+            for table, tspec in spec.tables.items():
+                names = {cs.name for cs in tspec.columns.values()}
+                for delivered, cs in tspec.columns.items():
+                    if cs.codes is not None and cs.codes not in self.code_tables:
+                        raise ValueError(f"{source}.{table}.{delivered}: unknown code table {cs.codes!r}")
+                for key in tspec.unique:
+                    unknown = [c for c in key.columns if c not in names]
+                    if unknown:
+                        raise ValueError(f"{source}.{table}: unique key names unknown column(s) {unknown}")
         return self
 
     def table_source(self) -> dict[str, str]:
@@ -150,6 +203,7 @@ class Thresholds(_Strict):
     max_quarantine_share: float = Field(ge=0, le=1)
     min_row_ratio_vs_previous: float = Field(ge=0)
     max_row_ratio_vs_previous: float = Field(ge=0)
+    max_row_failure_share: float = Field(ge=0, le=1)   # codes / ranges: above this the source is rejected
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

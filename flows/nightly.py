@@ -25,6 +25,7 @@ from crosscheck.settings import load_policy, load_sources
 from crosscheck.warehouse import connect
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
+from reports.stewards import delivery_problems, problem_line, write_dashboard
 from reports.workbook import write_district_workbooks
 from rules.engine import evaluate_rules
 
@@ -84,8 +85,10 @@ def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
         rule_names = {code: spec.name for code, spec in load_policy().rules.items()}
         cases = open_cases(con, as_of, rule_names)
         paths = write_cases(cases, out_dir)
-        added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases)}
+        added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases),
+                 "problems": [{**p, "line": problem_line(p)} for p in delivery_problems(con, as_of)]}
         paths.update(write_night_report(con, as_of, out_dir, {**summary, **added}, cases))
+        paths["dashboard"] = write_dashboard(con, as_of, out_dir)
     added["workbooks"] = len(write_district_workbooks(cases, out_dir, as_of.isoformat()))
     paths["workbooks"] = out_dir / "workbooks"
     added["outputs"] = {k: str(v) for k, v in paths.items()}

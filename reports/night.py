@@ -60,6 +60,9 @@ def format_summary(summary: dict) -> str:
         lines.append(f"| {name} | {info.get('delivery_date') or '—'} | {info.get('status')} | "
                      f"{info.get('rows_read', 0):,} | {info.get('rows_staged', 0):,} | "
                      f"{info.get('rows_quarantined', 0):,} | {info.get('reason') or ''} |")
+    problems = summary.get("problems") or []
+    lines += ["", "## Problems with tonight's deliveries 问题交付", ""]
+    lines += [f"- {p['line']}" for p in problems] or ["none: every delivery arrived whole"]
     lines += ["", "## Rules", "", "| rule | name | status | households flagged | hits | reason skipped |",
               "| --- | --- | --- | ---: | ---: | --- |"]
     for r in summary["rules"]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.suite import CheckResult
+from checks.expectations import Observation
 from checks.validate import source_statuses, usable_sources, validate_source
 from connectors.load import load_source
 from crosscheck.idnum import check_digit
@@ -119,7 +119,7 @@ def test_row_count_against_previous_delivery(tmp_path, con):
     out = night(con, tmp_path, "roster", date(2024, 5, 9))
     assert out["status"] == "rejected"
     c = checks_by_name(out)[("row_count_vs_previous", "roster")]
-    assert c["observed"] == pytest.approx(0.4) and c["threshold"] == 0.5
+    assert c["observed"] == pytest.approx(0.4) and c["threshold"] == pytest.approx(0.5)
     assert "2024-05-01" in c["message"]
     # the next good delivery is compared with the last accepted one, not the truncated one
     write_roster(tmp_path, "2024-05-15", 21)
@@ -154,16 +154,18 @@ def test_rerun_replaces_the_nights_rows(tmp_path, con):
 
 def test_engine_can_be_swapped(tmp_path, con):
     class Always:
+        """Fails every expectation it is given."""
         name = "fake"
 
-        def run(self, ctx):
-            return [CheckResult("expect_something", "roster", False, 0.0, 1.0, True, "roster: fake failure")]
+        def evaluate(self, con, expectations, *, source, run_date):
+            return [Observation(False, 1, 1, 0) for _ in expectations]
 
     write_roster(tmp_path, "2024-05-01", 20)
     load_source(con, tmp_path, "roster", date(2024, 5, 3), date(2024, 5, 3))
     out = validate_source(con, "roster", date(2024, 5, 3), date(2024, 5, 3), engine=Always())
-    assert out["status"] == "rejected" and out["reason"] == "roster: fake failure"
-    assert con.execute("SELECT DISTINCT engine FROM audit.check_results WHERE check_name = 'expect_something'"
+    assert out["status"] == "rejected" and "rows staged" in out["reason"]
+    assert "「月保障金额」1 / 1" in out["reason"]
+    assert con.execute("SELECT DISTINCT engine FROM audit.check_results WHERE check_name = 'codes_in_table'"
                        ).fetchall() == [("fake",)]
 
 
@@ -174,3 +176,79 @@ def test_no_id_in_check_messages(tmp_path, con):
                                        "SELECT reason FROM audit.source_status").fetchall() if r[0]]
     for t in texts:
         assert not re.search(r"\d{15}", t) and "张三" not in t
+
+
+def write_rows(landing: Path, day: str, rows: list[list[str]]) -> None:
+    folder = landing / "roster" / day
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "roster.csv").write_text("\n".join([",".join(COLS)] + [",".join(r) for r in rows]) + "\n",
+                                       encoding="utf-8-sig")
+
+
+def good_row(i: int) -> list[str]:
+    return [f"H{i}", "城市低保", "A", "张三", pid(i), "户主", "1", "575", "东宝区", "龙泉街道", "某社区", "某路",
+            "2020-01-01", "", "否"]
+
+
+def test_codes_and_ranges_quarantine_rows_with_reason_and_keep_accounting(tmp_path, con):
+    rows = [good_row(i) for i in range(40)]
+    rows[3][1] = "低保户"                      # 救助类别 not in its code table
+    rows[5][6] = "0"                           # 家庭人口数 below 1
+    rows[7][12] = "2024-09-01"                 # 救助开始日期 after the delivery date + 31 days
+    rows[9][1], rows[9][7] = "城镇低保", "-5"     # two reasons on one row: one quarantine row
+    write_rows(tmp_path, "2024-05-01", rows)
+    out = night(con, tmp_path, "roster", date(2024, 5, 3))
+    assert out["status"] == "ok", out["reason"]
+    q = dict(con.execute("SELECT row_no, reason FROM audit.quarantine WHERE source = 'roster'").fetchall())
+    assert sorted(q) == [4, 6, 8, 10]                                  # data rows 3, 5, 7, 9 → lines 4, 6, 8, 10
+    assert "「救助类别」的值「低保户」不在代码表「救助类别」中" in q[4]
+    assert "「家庭人口数」数值「0」超出合理范围 1～30" in q[6]
+    assert "「救助开始日期」日期「2024-09-01」超出合理范围" in q[8]
+    assert "城镇低保" in q[10] and "「-5" in q[10]
+    assert con.execute("SELECT count(*) FROM staging.roster").fetchone()[0] == 36
+    assert con.execute("SELECT rows_read, rows_staged, rows_quarantined FROM audit.load_files").fetchall() == [(40, 36, 4)]
+    c = checks_by_name(out)[("codes_in_table", "roster")] if ("codes_in_table", "roster") in checks_by_name(out) else None
+    assert c is not None and c["passed"]
+    # re-validating the same night (a resumed run) moves nothing twice and keeps the accounting whole
+    out = validate_source(con, "roster", date(2024, 5, 3), date(2024, 5, 3))
+    assert out["status"] == "ok"
+    assert con.execute("SELECT rows_read, rows_staged, rows_quarantined FROM audit.load_files").fetchall() == [(40, 36, 4)]
+
+
+def test_too_many_bad_codes_reject_the_source(tmp_path, con):
+    rows = [good_row(i) for i in range(40)]
+    for r in rows[:5]:                          # 12.5% > max_row_failure_share 5%
+        r[2] = "C"
+    write_rows(tmp_path, "2024-05-01", rows)
+    out = night(con, tmp_path, "roster", date(2024, 5, 3))
+    assert out["status"] == "rejected"
+    assert "「分类管理」5 / 40 个值不在代码表中" in out["reason"]
+    # a rejected source keeps its rows where they are: nothing is quarantined one by one
+    assert con.execute("SELECT count(*) FROM audit.quarantine").fetchone()[0] == 0
+
+
+def test_padded_codes_and_letter_codes(tmp_path, con):
+    from checks.expectations import build_expectations
+    from crosscheck.settings import load_sources
+    cfg = load_sources()
+    exps = build_expectations("vehicle", cfg.sources["vehicle"], cfg.code_tables, as_of=date(2024, 5, 3),
+                              delivery_date=date(2024, 5, 1), min_valid_id_share=0.9, max_row_failure_share=0.05)
+    con.execute("CREATE OR REPLACE TABLE staging.vehicle (plate_type VARCHAR, status VARCHAR)")
+    con.execute("INSERT INTO staging.vehicle VALUES ('2', 'AG'), ('02', 'A'), ('52', 'EGQ'), ('98', 'AZ'), (NULL, NULL)")
+    from checks.suite import SqlCheckEngine
+    by_label = {e.label: e for e in exps if e.check == "codes_in_table"}
+    obs = SqlCheckEngine().evaluate(con, [by_label["HPZL"], by_label["ZT"]], source="vehicle", run_date=date(2024, 5, 3))
+    assert (obs[0].element_count, obs[0].unexpected_count) == (4, 1)   # 98 is no plate type; 2 is 02
+    assert (obs[1].element_count, obs[1].unexpected_count) == (4, 1)   # Z is no status letter
+
+
+def test_duplicate_keys_are_reported_not_quarantined(tmp_path, con):
+    rows = [good_row(i) for i in range(20)]
+    rows[1] = rows[0][:]
+    rows[1][3] = "李四"                          # same household and ID, another name: not an exact duplicate
+    write_rows(tmp_path, "2024-05-01", rows)
+    out = night(con, tmp_path, "roster", date(2024, 5, 3))
+    c = checks_by_name(out)[("duplicate_keys", "roster")]
+    assert out["status"] == "ok" and not c["passed"] and not c["critical"]
+    assert "重复 2 / 20 行" in c["message"]
+    assert con.execute("SELECT count(*) FROM staging.roster").fetchone()[0] == 20

@@ -20,13 +20,10 @@ EXPORT_COLUMNS = ["case_id", "run_date", "household_id", "district", "township",
 FULL_ID = re.compile(r"(?<![0-9])\d{17}[0-9Xx](?![0-9])")
 
 
-@pytest.fixture(scope="module")
-def night(tmp_path_factory):
-    base = tmp_path_factory.mktemp("night")
-    landing = base / "landing"
-    generate(landing, AS_OF, 0.01, 7, None)
-    summary = run_night(landing, AS_OF, base / "out", base / "state")
-    return base, landing, summary
+@pytest.fixture
+def night(small_night):
+    """A generated scale-0.01 night run through the flow (conftest.py: one per test session)."""
+    return small_night
 
 
 def test_every_source_loaded_and_every_stage_timed(night):
