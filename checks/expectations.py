@@ -125,10 +125,11 @@ def build_expectations(source: str, spec: SourceSpec, code_tables: dict[str, Cod
             out += _column_level(table, delivered, cs, code_tables, delivery_date, min_valid_id_share,
                                  max_row_failure_share)
         if tspec.explode is not None:
+            split_from = {new: src for src, new in tspec.explode.columns.items()}     # id_number → owner_ids
             for col, role in tspec.explode.roles.items():
                 if role == "id_number":
-                    out.append(_id_share(tspec.explode.table, col, tspec.explode.columns.get(col, col),
-                                         min_valid_id_share))
+                    label = _delivered_names(tspec, [split_from.get(col, col)])[0]    # 证件号码
+                    out.append(_id_share(tspec.explode.table, col, label, min_valid_id_share))
         for key in tspec.unique:
             out.append(Expectation("duplicate_keys", table, "compound_unique", columns=tuple(key.columns),
                                    mostly=1 - key.max_share, critical=False,

@@ -46,6 +46,8 @@ class DeliveredFile:
     quarantined: list[QuarantinedRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # warnings that do not stop the load
     error: str | None = None           # the whole file could not be read: the reason (table is None)
+    broken: str | None = None          # read, but not to be trusted as a whole (cut off): the reason; the
+                                       # loader keeps its rows in raw and rejects its table
 
     @property
     def ok(self) -> bool:

@@ -4,6 +4,11 @@ Text files are decoded strictly: UTF-8 (with or without BOM) first, then GB18030
 file that is neither is rejected with a message; it is never read garbled. The configured encoding is
 what the department is expected to send; a file that arrives in the other one is still read correctly,
 with a note. Everything comes out as text: types are the loader's business (staging), not the reader's.
+
+A file that was cut off (it ends inside a character, or its last record is incomplete and has no line
+end) is read, but marked ``broken``: the loader keeps its rows in raw and does not use the table, since
+the rows after the cut are missing without a trace. Messages are for data stewards: Chinese first, the
+English in parentheses.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ _CHUNK = 1 << 25
 # Characters that real text never holds: C0 controls (except tab/newline/CR), DEL, the private use area
 # (where GB18030 puts its user-defined byte ranges). Seeing them after a GB18030 decode means garbage.
 _IMPLAUSIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000-\uf8ff]")
+TRUNCATED_NOTE = "文件在一个字符的中间结束，看起来被截断了 (the file ends in the middle of a character: it looks truncated)"
 
 
 class DecodeRejected(Exception):
@@ -52,9 +58,14 @@ def decode_strict(data: bytes, expected: str = "utf-8") -> tuple[pa.Buffer, str,
     middle (a few invalid bytes in an otherwise UTF-8 file: decoding it as GB18030 would garble it).
     """
     notes: list[str] = []
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data.find(b"\x00") >= 0:
-        raise DecodeRejected("the file holds NUL bytes (UTF-16 or binary, not a text export in UTF-8 or GBK); "
-                             "it was not read")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(data):
+        raise DecodeRejected("文件是 UTF-16 编码（如 Excel 另存为“Unicode 文本”），不是 UTF-8 或 GBK，未读取 "
+                             "(the file is UTF-16, e.g. Excel \"Unicode text\", not UTF-8 or GBK; it was not read)")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise DecodeRejected(f"文件第 {_line_of(data, nul)} 行含有 NUL 字节，不是 UTF-8 或 GBK 文本"
+                             "（可能是二进制文件），未读取 (the file holds NUL bytes: binary, not a text export "
+                             "in UTF-8 or GBK; it was not read)")
     has_bom = data.startswith(_BOM)
     buf = pa.py_buffer(data)
     body = buf.slice(3) if has_bom else buf
@@ -62,42 +73,66 @@ def decode_strict(data: bytes, expected: str = "utf-8") -> tuple[pa.Buffer, str,
     if error is None:
         used = "utf-8-sig" if has_bom else "utf-8"
         if _expects_gb(expected) and not data.isascii():
-            notes.append("delivered in UTF-8 although GBK/GB18030 was expected; read as UTF-8")
+            notes.append("文件是 UTF-8 编码，约定是 GBK/GB18030；已按 UTF-8 正确读取 "
+                         "(delivered in UTF-8 although GBK/GB18030 was expected; read as UTF-8)")
         return body, used, notes
     pos, end, reason = error
     view = memoryview(data)[3:] if has_bom else memoryview(data)
     if end >= len(view) and reason == "unexpected end of data":
-        notes.append("the file ends in the middle of a character: it looks truncated")
+        notes.append(TRUNCATED_NOTE)
         return body.slice(0, pos), ("utf-8-sig" if has_bom else "utf-8"), notes
     non_ascii_before = int(np.count_nonzero(np.frombuffer(view[:pos], dtype=np.uint8) >= 0x80)) if pos else 0
     if has_bom or non_ascii_before >= 8:
+        line = _line_of(view, pos)
         raise DecodeRejected(
-            f"not valid UTF-8 at byte {pos} (line {_line_of(view, pos)}): the file is UTF-8 but damaged; "
-            "it was not read, to avoid garbling it")
+            f"文件第 {line} 行（第 {pos} 字节）不是有效的 UTF-8：文件是 UTF-8 但已损坏，为免读成乱码未读取 "
+            f"(not valid UTF-8 at byte {pos}, line {line}: the file is UTF-8 but damaged; "
+            "it was not read, to avoid garbling it)")
     # GB18030, decoded and re-encoded in chunks so that a large file never exists as one Python str
     decoder = codecs.getincrementaldecoder("gb18030")("strict")
     parts: list[bytes] = []
     lines_before = 0
     for start in range(0, len(view), _CHUNK):
         piece = view[start:start + _CHUNK]
+        final = start + _CHUNK >= len(view)
         try:
-            text = decoder.decode(piece, final=start + _CHUNK >= len(view))
+            text = decoder.decode(piece, final=final)
         except UnicodeDecodeError as exc:
-            raise DecodeRejected(
-                f"neither UTF-8 nor GBK/GB18030: invalid byte near line {_line_of(view, start + max(exc.start, 0))}; "
-                "the file was not read") from None
+            text = None
+            if final and exc.reason == "incomplete multibyte sequence" and exc.end >= len(exc.object):
+                # GBK cut off inside its last character: truncated, not a wrong encoding
+                try:
+                    text = codecs.getincrementaldecoder("gb18030")("strict").decode(exc.object[:exc.start], final=True)
+                except UnicodeDecodeError:
+                    text = None
+            if text is None:
+                line = _line_of(view, start + max(exc.start, 0))
+                raise DecodeRejected(
+                    f"文件第 {line} 行附近有无法识别的字节：既不是 UTF-8 也不是 GBK/GB18030，未读取 "
+                    f"(neither UTF-8 nor GBK/GB18030: invalid byte near line {line}; the file was not read)") from None
+            notes.append(TRUNCATED_NOTE)
         bad = _IMPLAUSIBLE.search(text)
         if bad:
             line = lines_before + text.count("\n", 0, bad.start()) + 1
             raise DecodeRejected(
-                f"decodes as GB18030 only into control or private-use characters (line {line}): "
-                "wrong encoding or damaged; the file was not read")
+                f"按 GB18030 解码只得到控制字符或自定义区字符（第 {line} 行）：编码不对或文件已损坏，未读取 "
+                f"(decodes as GB18030 only into control or private-use characters, line {line}: "
+                "wrong encoding or damaged; the file was not read)")
         lines_before += text.count("\n")
         parts.append(text.encode("utf-8"))
         del text
     if not _expects_gb(expected):
-        notes.append("delivered in GBK/GB18030 although UTF-8 was expected; read as GB18030")
+        notes.append("文件是 GBK/GB18030 编码，约定是 UTF-8；已按 GB18030 正确读取 "
+                     "(delivered in GBK/GB18030 although UTF-8 was expected; read as GB18030)")
     return pa.py_buffer(b"".join(parts)), "gb18030", notes
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """UTF-16 without a byte-order mark: every other byte of mostly-ASCII text is NUL."""
+    head = np.frombuffer(data[:4096], dtype=np.uint8)
+    if len(head) < 16:
+        return False
+    return max(np.mean(head[0::2] == 0), np.mean(head[1::2] == 0)) >= 0.3
 
 
 def _utf8_error(body: pa.Buffer) -> tuple[int, int, str] | None:
@@ -130,11 +165,12 @@ def _header(names: Sequence[object]) -> tuple[list[str], list[str]]:
         name = str(raw if raw is not None else "").replace("\ufeff", "").strip()
         if not name:
             name = f"column_{i}"
-            notes.append(f"header cell {i} is empty; the column is called {name}")
+            notes.append(f"表头第 {i} 列为空，记为 {name} (header cell {i} is empty; the column is called {name})")
         if name in seen:
             seen[name] += 1
             new = f"{name}__{seen[name]}"
-            notes.append(f"header {name} appears twice; the second one is called {new}")
+            notes.append(f"表头「{name}」出现不止一次，后一个记为 {new} "
+                         f"(header {name} appears twice; the second one is called {new})")
             name = new
         else:
             seen[name] = 1
@@ -172,11 +208,14 @@ def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> 
     out, body = _decoded(data, name, expected_encoding)
     if body is None:
         return out
+    if not data:
+        out.error = "文件是空的（0 字节），没有表头也没有数据 (the file is empty: 0 bytes)"
+        return out
     first_nl = _find_newline(body)
     header_text = body.slice(0, first_nl if first_nl >= 0 else body.size).to_pybytes().decode("utf-8")
     header_cells = next(csv.reader([header_text.rstrip("\r\n")]), [])
     if not any(c.strip() for c in header_cells):
-        out.error = "the file is empty or has no header row"
+        out.error = "文件没有内容或第一行不是表头 (the file is empty or has no header row)"
         return out
     names, notes = _header(header_cells)
     out.notes.extend(notes)
@@ -196,7 +235,7 @@ def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> 
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                  check_utf8=False))
     except (pa.ArrowInvalid, OSError) as exc:
-        out.error = f"the CSV could not be parsed: {scrub_exception(exc)}"
+        out.error = f"CSV 无法解析，未读取 (the CSV could not be parsed: {scrub_exception(exc)})"
         return out
     # number = record number counting the header as 1 (blank lines not counted)
     bad_rows = [(n - 1 if n is not None else None, text, actual) for n, text, actual in bad]
@@ -210,7 +249,27 @@ def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> 
     for row, text, actual in bad_rows:
         out.quarantined.append(QuarantinedRow(
             row, f"字段数不对：应为 {len(names)} 列，实为 {actual} 列 (wrong number of fields)", text))
+    # cut off: inside a character, or a last record that is short and has no line end
+    ends_open = body.size > 0 and body.slice(body.size - 1).to_pybytes() not in (b"\n", b"\r")
+    last_short = any(r == out.rows_read and actual < len(names) for r, _, actual in bad_rows)
+    if TRUNCATED_NOTE in out.notes or (ends_open and last_short):
+        out.broken = _cut_off(out.rows_read)
+    elif ends_open and out.rows_read:
+        out.notes.append(f"最后一行（第 {out.rows_read} 行）没有换行符，文件可能不完整，请与部门核对行数 "
+                         f"(the last row, row {out.rows_read}, has no line end: the file may be truncated)")
+    if out.rows_read == 0:
+        out.notes.append(HEADER_ONLY_NOTE)
     return out
+
+
+HEADER_ONLY_NOTE = "文件只有表头，没有数据行 (header only: no data rows)"
+
+
+def _cut_off(row: int) -> str:
+    where = f"第 {row} 行" if row else "表头行"
+    return (f"文件不完整：在{where}中途截断，之后的行都缺失，整个文件未使用 "
+            f"(the file is cut off in {'row ' + str(row) if row else 'the header row'}: it looks truncated; "
+            "the rows after the cut are missing, so the file was not used)")
 
 
 def _find_newline(buf: pa.Buffer) -> int:
@@ -303,17 +362,19 @@ def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
         sheet_names = book.sheet_names
         rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
     except Exception as exc:  # calamine raises its own error types for damaged workbooks
-        out.error = f"the workbook could not be opened: {scrub_exception(exc)}"
+        out.error = (f"工作簿无法打开（文件损坏、被截断或不是 .xlsx），未读取 "
+                     f"(the workbook could not be opened: {scrub_exception(exc)})")
         return out
     if len(sheet_names) > 1:
-        out.notes.append(f"the workbook has {len(sheet_names)} sheets; only the first was read")
+        out.notes.append(f"工作簿有 {len(sheet_names)} 个工作表，只读取了第一个 "
+                         f"(the workbook has {len(sheet_names)} sheets; only the first was read)")
 
     def blank(v: object) -> bool:
         return v is None or (isinstance(v, str) and not v.strip())
 
     header_at = next((i for i, r in enumerate(rows) if not all(map(blank, r))), None)
     if header_at is None:
-        out.error = "the workbook's first sheet is empty"
+        out.error = "工作簿的第一个工作表是空的 (the workbook's first sheet is empty)"
         return out
     header = list(rows[header_at])
     while header and blank(header[-1]):
@@ -359,7 +420,27 @@ def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
                       EXCEL_DAMAGED: pa.array(marks, pa.string())})
     out.table = table.filter(keep)
     out.rows_read = out.table.num_rows + len(out.quarantined)
+    out.notes.extend(_excel_damage_notes(damaged))
+    if out.rows_read == 0:
+        out.notes.append(HEADER_ONLY_NOTE)
     return out
+
+
+def _excel_damage_notes(damaged: dict[int, str]) -> list[str]:
+    """One note per column whose cells held numbers too long for Excel (row numbers: data rows)."""
+    rows_of: dict[str, list[int]] = {}
+    for k in sorted(damaged):
+        for col in damaged[k].strip("|").split("||"):
+            rows_of.setdefault(col, []).append(k + 1)
+    notes = []
+    for col, rows in rows_of.items():
+        more = len(rows) > 5
+        notes.append(
+            f"「{col}」列有 {len(rows)} 个单元格存成了数字（第 {'、'.join(map(str, rows[:5]))} 行{'等' if more else ''}）："
+            "Excel 只保留 15 位，身份证号末几位已变成 0 或显示为 4.20802E+17，这些号码不能用，请按文本格式重新导出 "
+            f"({len(rows)} cell(s) in column {col} were stored as numbers, rows {', '.join(map(str, rows[:5]))}"
+            f"{' …' if more else ''}: Excel keeps 15 digits, so these ID numbers are damaged)")
+    return notes
 
 
 # --- JSON Lines --------------------------------------------------------------------------------------------
@@ -373,6 +454,11 @@ def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -
         return out
     lines = body.to_pybytes().decode("utf-8").split("\n")
     numbers = [i for i, line in enumerate(lines, start=1) if line.strip()]
+    n_lines = len(lines)
+    if not numbers:
+        out.error = ("文件是空的（0 字节）(the file is empty: 0 bytes)" if not data
+                     else "文件没有任何记录 (the file holds no records)")
+        return out
     texts = [lines[i - 1].rstrip("\r") for i in numbers]
     del lines
     con = duckdb.connect()
@@ -400,6 +486,10 @@ def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -
     finally:
         con.close()
     out.rows_read = out.table.num_rows + len(out.quarantined)
+    # cut off: inside a character, or a last line that is not a whole object and has no line end
+    last = numbers[-1]
+    if TRUNCATED_NOTE in out.notes or (last == n_lines and any(qr.row == last for qr in out.quarantined)):
+        out.broken = _cut_off(last)
     return out
 
 
@@ -431,7 +521,7 @@ class FileConnector:
                 data = path.read_bytes()
             except OSError as exc:
                 yield DeliveredFile(name=path.name, sha256=None, size=None, table=None,
-                                    error=f"the file could not be read: {scrub_exception(exc)}")
+                                    error=f"文件无法读取 (the file could not be read: {scrub_exception(exc)})")
                 continue
             yield read_bytes(data, path.name, self.spec)
             del data

@@ -76,7 +76,8 @@ def find_delivery(landing: Path, source: str, as_of: date, spec: SourceSpec) -> 
         claimed.update(matched)
     for name in data_names:
         if name not in claimed:
-            notes.append(f"{source} {chosen}: file {name} matches no configured table and was ignored")
+            notes.append(f"{source} {chosen}：文件 {name} 不属于任何约定的表，已忽略 "
+                         f"(file {name} matches no configured table and was ignored)")
     manifest = None
     manifest_path = next((folder / n for n in names if n.upper() == MANIFEST.upper()), None)
     if manifest_path is not None:
@@ -106,7 +107,7 @@ def read_manifest(path: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
     reader = csv.DictReader(io.StringIO(text))
     fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
     if "file" not in fields:
-        return {}, [f"{path.name} has no 'file' column and was not used"]
+        return {}, [f"{path.name} 没有 file 列，未使用 ({path.name} has no 'file' column and was not used)"]
     for line_no, rec in enumerate(reader, start=2):
         name = (rec.get(fields["file"]) or "").strip()
         if not name:
@@ -118,7 +119,7 @@ def read_manifest(path: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
             try:
                 rows = int(rows_text)
             except ValueError:
-                problems.append(f"{path.name} line {line_no}: row count is not a number")
+                problems.append(f"{path.name} 第 {line_no} 行的行数不是数字 (line {line_no}: row count is not a number)")
         entries[name] = ManifestEntry(name, rows, sha or None)
     return entries, problems
 

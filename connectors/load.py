@@ -13,14 +13,17 @@ Per table and night:
 * a row whose required value is empty or whose typed value does not parse goes to ``audit.quarantine``
   instead of staging; ``audit.load_files`` keeps rows_read = rows_staged + rows_quarantined per file.
 
-A table that cannot be trusted as a whole (a file unreadable or not matching MANIFEST.csv, a required
-column missing, no file at all) is rejected: its staging table is left empty, the rows stay in raw, and
-the source's load status is ``rejected``. A source with no delivery on or before the as-of date gets
+A table that cannot be trusted as a whole (a file unreadable, cut off, or not matching MANIFEST.csv, a
+part that MANIFEST.csv lists but that did not arrive, a required column missing, no file at all) is
+rejected: its staging table is left empty, the rows stay in raw, and the source's load status is
+``rejected``. A source with no delivery on or before the as-of date gets
 empty raw and staging tables and status ``missing``. All of it is Arrow/DuckDB set operations; Python
-touches single rows only for the few that are quarantined and for unusual names.
+touches single rows only for the few that are quarantined and for unusual names. Messages are for data
+stewards: Chinese first, the English in parentheses; they name the file and, where there is one, the row.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import time as _time
 import unicodedata
@@ -36,7 +39,7 @@ from connectors.audit import ensure_audit_tables
 from connectors.base import EXCEL_DAMAGED, ROW, Connector, DeliveredFile, QuarantinedRow, mask_ids, scrub_exception
 from connectors.files import FileConnector
 from connectors.frontdb import FrontDbConnector, snapshot_date
-from connectors.landing import ManifestEntry, find_delivery, previous_delivery, sha256_file
+from connectors.landing import ManifestEntry, delivery_dates, find_delivery, previous_delivery, sha256_file
 from connectors.names import SIMPLE_NAME_RE, name_norm
 from crosscheck.settings import ColumnSpec, SourcesConfig, TableSpec, load_sources
 
@@ -102,6 +105,7 @@ class TableResult:
     table: str
     files: list[FileResult] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)  # reasons the whole table is refused
+    manifest_missing: list[str] = field(default_factory=list)  # listed in MANIFEST.csv for this table, not delivered
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -128,7 +132,12 @@ def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_o
     if delivery is None:
         for table, tspec in spec.tables.items():
             _empty_tables(con, table, tspec, cfg.defaults)
-        message = f"{source}: no delivery dated on or before {as_of} in the landing zone"
+        message = (f"{source}：未收到交付，落地区没有 {as_of} 当天或之前的交付 "
+                   f"(no delivery dated on or before {as_of} in the landing zone)")
+        later = [d for d in delivery_dates(Path(landing), source) if d > as_of]
+        if later:
+            message += (f"；最早的一次交付日期是 {later[0]}，晚于今晚，今晚不用 "
+                        f"(the earliest delivery is dated {later[0]}, after the night)")
         _record_source(con, run_date, source, as_of, None, "missing", message, started)
         return {"source": source, "status": "missing", "as_of": as_of, "run_date": run_date,
                 "delivery_date": None, "rows_read": 0, "rows_staged": 0, "rows_quarantined": 0,
@@ -146,9 +155,11 @@ def _load_front_db(con, cfg: SourcesConfig, source: str, as_of: date, run_date: 
     try:
         snapshot = snapshot_date(next(iter(spec.tables.values())).front_db, as_of)
     except Exception as exc:
-        snapshot, error = None, f"{source}: the front database could not be read ({scrub_exception(exc)})"
+        snapshot, error = None, (f"{source}：前置库无法读取 "
+                                 f"(the front database could not be read: {scrub_exception(exc)})")
     else:
-        error = None if snapshot else f"{source}: no front-database snapshot dated on or before {as_of}"
+        error = None if snapshot else (f"{source}：前置库没有 {as_of} 当天或之前的快照 "
+                                       f"(no front-database snapshot dated on or before {as_of})")
     if snapshot is None:
         for table, tspec in spec.tables.items():
             _empty_tables(con, table, tspec, cfg.defaults)
@@ -187,7 +198,8 @@ def load_delivery(con: duckdb.DuckDBPyConnection, source: str, delivery_date: da
             con.execute("COMMIT")
         except Exception as exc:  # a loader bug must not take the other tables/sources down silently
             con.execute("ROLLBACK")
-            result = TableResult(table, rejected=[f"the loader failed on this table: {scrub_exception(exc)}"])
+            result = TableResult(table, rejected=[f"装载程序在这张表上出错，整表未用 "
+                                                  f"(the loader failed on this table: {scrub_exception(exc)})"])
             try:
                 _empty_tables(con, table, tspec, cfg.defaults)
             except Exception:
@@ -199,11 +211,13 @@ def load_delivery(con: duckdb.DuckDBPyConnection, source: str, delivery_date: da
             for note in fr.notes:
                 messages.append(f"{source} {fr.name}: {note}")
         messages.extend(f"{source} {table}: {n}" for n in result.notes)
-        messages.extend(f"{source} {table}: rejected — {r}" for r in result.rejected)
+        messages.extend(f"{source} {table}：整表未用 (rejected) — {r}" for r in result.rejected)
     if manifest:
         seen = {fr.name for r in results.values() for fr in r.files}
-        for name in sorted(set(manifest) - seen):
-            messages.append(f"{source}: MANIFEST.csv lists {name}, which was not delivered")
+        claimed = {name for r in results.values() for name in r.manifest_missing}
+        for name in sorted(set(manifest) - seen - claimed):
+            messages.append(f"{source}：MANIFEST.csv 列出的 {name} 没有交付 (MANIFEST.csv lists {name}, "
+                            "which was not delivered)")
     status = "rejected" if any(r.rejected for r in results.values()) else "loaded"
     summary_msg = "; ".join(f"{t}: {'; '.join(r.rejected)}" for t, r in results.items() if r.rejected)
     _record_source(con, run_date, source, as_of, delivery_date, status, summary_msg or None, started)
@@ -243,11 +257,18 @@ def _load_table(con, cfg: SourcesConfig, source: str, table: str, tspec: TableSp
         result.files.append(fr)
         if fr.fatal:
             result.rejected.append(f"{fr.name}: {fr.fatal}")
+    if manifest:   # a part that MANIFEST.csv promises for this table but that did not arrive
+        delivered = {fr.name for fr in result.files}
+        result.manifest_missing = sorted(n for n in manifest if n not in delivered
+                                         and fnmatch.fnmatchcase(n.lower(), tspec.files.lower()))
+        for name in result.manifest_missing:
+            result.rejected.append(f"MANIFEST.csv 列出的 {name} 没有交付，交付不完整 "
+                                   f"(MANIFEST.csv lists {name}, which was not delivered)")
     if not result.files:
         pattern = tspec.files
-        result.rejected.append(f"no delivered file matches {pattern}")
+        result.rejected.append(f"没有符合 {pattern} 的文件 (no delivered file matches {pattern})")
         result.files.append(FileResult(table, f"(no file matching {pattern})", status="rejected",
-                                       fatal="no file"))
+                                       fatal=f"没有交付文件 (no file matching {pattern})"))
     if result.rejected:
         _stage(con, cfg.defaults, source, table, tspec, raw_cols, run_date, accept=False)
         for fr in result.files:
@@ -285,14 +306,16 @@ def _ingest_file(con, source: str, table: str, tspec: TableSpec, delivered: Deli
                     fr.same_as_delivery = prev_date
                     break
         if fr.same_as_delivery is not None:
-            fr.notes.append(f"identical to the file of the delivery of {fr.same_as_delivery}: "
-                            "the department may have sent old data again")
+            fr.notes.append(f"与 {fr.same_as_delivery} 的交付逐字节相同，部门可能重发了旧数据 "
+                            f"(identical to the file of the delivery of {fr.same_as_delivery}: "
+                            "the department may have sent old data again)")
     if delivered.error or delivered.table is None:
-        fr.fatal = delivered.error or "the file could not be read"
+        fr.fatal = delivered.error or "文件无法读取 (the file could not be read)"
         fr.status = "rejected"
         fr.rows_read = 0
         fr.reader_quarantine = []
         return fr
+    fatal: list[str] = [delivered.broken] if delivered.broken else []
     tbl = delivered.table
     # map delivered headers onto configured names (exact, else ignoring width/space/case)
     names = []
@@ -302,7 +325,7 @@ def _ingest_file(con, source: str, table: str, tspec: TableSpec, delivered: Deli
             continue
         match = by_key.get(_header_key(col))
         if match and match not in tbl.column_names and match not in names:
-            fr.notes.append(f"column {col} read as {match}")
+            fr.notes.append(f"列名「{col}」按「{match}」读取 (column {col} read as {match})")
             names.append(match)
         else:
             names.append(col)
@@ -313,30 +336,46 @@ def _ingest_file(con, source: str, table: str, tspec: TableSpec, delivered: Deli
             fr.missing.append(col)
     fr.extra = [c for c in names if c not in tspec.columns and c not in (ROW, EXCEL_DAMAGED)]
     missing_required = [c for c in fr.missing if tspec.columns[c].required]
-    # a file without a header row has data values as column names: never repeat those
-    extra_shown = [mask_ids(c) for c in fr.extra] if not missing_required else []
+    # a file without a header row has data values as column names: never repeat those. When at least half
+    # of the configured columns are there, the first row is a header and an extra name is a renamed column.
+    is_header = 2 * (len(tspec.columns) - len(fr.missing)) >= len(tspec.columns)
+    extra_shown = [mask_ids(c) for c in fr.extra] if (not missing_required or is_header) else []
     if missing_required:
-        fr.fatal = "required column(s) missing: " + ", ".join(missing_required)
-        fr.status = "rejected"
+        cols = "、".join(missing_required)
+        text = f"缺少必填列：{cols}"
+        if extra_shown:
+            text += f"；多出的列：{'、'.join(extra_shown)}，可能是列名被改了"
+        fatal.append(f"{text} (required column(s) missing: {', '.join(missing_required)}"
+                     + (f"; unexpected column(s): {', '.join(extra_shown)}, perhaps renamed)" if extra_shown
+                        else ")"))
     optional_missing = [c for c in fr.missing if not tspec.columns[c].required]
     if optional_missing:
-        fr.notes.append("optional column(s) missing, left empty: " + ", ".join(optional_missing))
-    if fr.extra:
-        fr.notes.append("extra column(s) ignored: " + ", ".join(extra_shown) if extra_shown
-                        else f"{len(fr.extra)} unexpected column(s); the first row may not be a header")
+        fr.notes.append(f"缺少非必填列，按空值处理：{'、'.join(optional_missing)} "
+                        f"(optional column(s) missing, left empty: {', '.join(optional_missing)})")
+    if fr.extra and not missing_required:
+        fr.notes.append(f"多出的列已忽略：{'、'.join(extra_shown)} (extra column(s) ignored: {', '.join(extra_shown)})"
+                        if extra_shown else
+                        f"有 {len(fr.extra)} 个未约定的列，第一行可能不是表头 "
+                        f"({len(fr.extra)} unexpected column(s); the first row may not be a header)")
+    elif fr.extra and not extra_shown:
+        fatal.append(f"有 {len(fr.extra)} 个未约定的列，第一行可能不是表头 "
+                     f"({len(fr.extra)} unexpected column(s); the first row may not be a header)")
     if manifest is not None:
         entry = manifest.get(delivered.name)
         if entry is None:
-            fr.notes.append("not listed in MANIFEST.csv")
+            fr.notes.append("MANIFEST.csv 里没有这个文件 (not listed in MANIFEST.csv)")
         else:
             problems = []
-            if entry.sha256 and delivered.sha256 and entry.sha256.lower() != delivered.sha256.lower():
-                problems.append("sha256 differs from MANIFEST.csv")
             if entry.rows is not None and entry.rows != delivered.rows_read:
-                problems.append(f"{delivered.rows_read} rows read, MANIFEST.csv says {entry.rows}")
+                problems.append(f"读到 {delivered.rows_read} 行，MANIFEST.csv 写的是 {entry.rows} 行 "
+                                f"({delivered.rows_read} rows read, MANIFEST.csv says {entry.rows})")
+            if entry.sha256 and delivered.sha256 and entry.sha256.lower() != delivered.sha256.lower():
+                problems.append("文件的 sha256 与 MANIFEST.csv 不符，内容被改动或损坏 (sha256 differs from MANIFEST.csv)")
             if problems:
-                fr.fatal = "broken delivery: " + "; ".join(problems)
-                fr.status = "rejected"
+                fatal.append("交付与 MANIFEST.csv 不符 (broken delivery)：" + "；".join(problems))
+    if fatal:
+        fr.fatal = "；".join(fatal)
+        fr.status = "rejected"
     for col in fr.extra:
         if col not in raw_cols:
             con.execute(f"ALTER TABLE raw.{q(table)} ADD COLUMN {q(col)} VARCHAR")
@@ -596,17 +635,18 @@ def _write_file_audit(con, source: str, result: TableResult, delivery_date: date
         if fr.fatal:
             message_parts.append(fr.fatal)
         elif result.rejected:
-            message_parts.append("table rejected: " + "; ".join(result.rejected))
+            message_parts.append("同表其他文件有问题，整表未用 (table rejected)：" + "；".join(result.rejected))
         message_parts.extend(fr.notes)
         if fr.first_loaded_run is not None and fr.same_as_delivery is None:
-            message_parts.append(f"same bytes already loaded on the night of {fr.first_loaded_run}")
+            message_parts.append(f"这些字节已在 {fr.first_loaded_run} 晚装载过 "
+                                 f"(same bytes already loaded on the night of {fr.first_loaded_run})")
         rows.append((run_date, source, result.table, fr.name, delivery_date, fr.sha256, fr.size, fr.encoding,
                      fr.rows_read, fr.rows_staged, fr.rows_quarantined, fr.status,
                      mask_ids(f"{source} {fr.name}: " + "; ".join(message_parts)) if message_parts else None,
                      fr.missing, [mask_ids(c) for c in fr.extra] if len(fr.missing) < 2 else [],
                      fr.first_loaded_run, fr.same_as_delivery))
         if result.rejected:
-            reason = fr.fatal or ("table rejected: " + "; ".join(result.rejected))
+            reason = fr.fatal or ("同表其他文件有问题，整表未用 (table rejected)：" + "；".join(result.rejected))
             qrows.append((run_date, source, result.table, fr.name, delivery_date, None,
                           f"整个文件未入库 (whole file set aside): {reason}", None))
         else:
