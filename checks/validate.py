@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -93,6 +94,15 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
         status, reason = "ok", None
     return _finish(con, source, as_of, run_date, spec.max_age_days, delivery, (as_of - delivery).days, status,
                    reason, results)
+
+
+def engine_for(thresholds: Thresholds, state: Path) -> CheckEngine:
+    """The configured check engine; Great Expectations keeps its results for the Data Docs in <state>/gx."""
+    if thresholds.check_engine == "sql":
+        return SqlCheckEngine()
+    from checks.gx_engine import GxCheckEngine
+
+    return GxCheckEngine(state / "gx")
 
 
 def _failed(results: list[CheckResult]) -> list[CheckResult]:

@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS audit.quarantine (
     row_no BIGINT, reason VARCHAR,
     raw_record VARCHAR);       -- the delivered record as JSON (or as text); holds personal data
 
+-- the configuration a load was read under (connectors/reuse.py: a load is reused only under the same one)
+ALTER TABLE audit.source_loads ADD COLUMN IF NOT EXISTS config_sha VARCHAR;
+
 CREATE TABLE IF NOT EXISTS audit.check_results (
     run_date DATE, source VARCHAR, table_name VARCHAR, check_name VARCHAR,
     passed BOOLEAN, observed DOUBLE, threshold DOUBLE, critical BOOLEAN,

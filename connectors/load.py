@@ -41,6 +41,7 @@ from connectors.files import FileConnector
 from connectors.frontdb import FrontDbConnector, snapshot_date
 from connectors.landing import ManifestEntry, delivery_dates, find_delivery, previous_delivery, sha256_file
 from connectors.names import SIMPLE_NAME_RE, name_norm
+from connectors.reuse import config_sha, copy_load, reusable_load
 from crosscheck.settings import ColumnSpec, SourcesConfig, TableSpec, load_sources
 
 META = ("_file", "_row", "_delivery_date", EXCEL_DAMAGED)
@@ -143,10 +144,29 @@ def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_o
                 "delivery_date": None, "rows_read": 0, "rows_staged": 0, "rows_quarantined": 0,
                 "tables": {}, "messages": [message],
                 "seconds": round(_time.perf_counter() - started, 3)}
+    reused = _reuse_earlier_load(con, cfg, source, as_of, run_date, delivery, started)
+    if reused is not None:
+        return reused
     connectors = {t: FileConnector(tspec, delivery.files.get(t, [])) for t, tspec in spec.tables.items()}
     return load_delivery(con, source, delivery.delivery_date, run_date, connectors, as_of=as_of,
                          manifest=delivery.manifest, notes=delivery.notes, sources=cfg, _started=started,
                          _cleared=True, previous=previous_delivery(Path(landing), source, delivery.delivery_date))
+
+
+def _reuse_earlier_load(con, cfg: SourcesConfig, source: str, as_of: date, run_date: date, delivery,
+                        started: float) -> dict | None:
+    """Tonight's delivery is byte for byte the one the last load staged: keep staging, copy its accounting."""
+    earlier = reusable_load(con, source, run_date, delivery.delivery_date, delivery.files, config_sha(cfg, source))
+    if earlier is None:
+        return None
+    counts = copy_load(con, source, earlier["run_date"], run_date)
+    message = (f"{source}：{delivery.delivery_date} 的交付已于 {earlier['run_date']} 晚装载，字节未变，未重新读取 "
+               f"(the delivery of {delivery.delivery_date} was loaded on the night of {earlier['run_date']} and "
+               "has not changed; not read again)")
+    _record_source(con, run_date, source, as_of, delivery.delivery_date, "loaded", None, started, cfg)
+    return {"source": source, "status": "loaded", "as_of": as_of, "run_date": run_date,
+            "delivery_date": delivery.delivery_date, **counts, "tables": {}, "messages": [message],
+            "reused_from": earlier["run_date"], "seconds": round(_time.perf_counter() - started, 3)}
 
 
 def _load_front_db(con, cfg: SourcesConfig, source: str, as_of: date, run_date: date, started: float) -> dict:
@@ -220,7 +240,7 @@ def load_delivery(con: duckdb.DuckDBPyConnection, source: str, delivery_date: da
                             "which was not delivered)")
     status = "rejected" if any(r.rejected for r in results.values()) else "loaded"
     summary_msg = "; ".join(f"{t}: {'; '.join(r.rejected)}" for t, r in results.items() if r.rejected)
-    _record_source(con, run_date, source, as_of, delivery_date, status, summary_msg or None, started)
+    _record_source(con, run_date, source, as_of, delivery_date, status, summary_msg or None, started, cfg)
     all_files = [f for r in results.values() for f in r.files]
     return {
         "source": source, "status": status, "as_of": as_of, "run_date": run_date, "delivery_date": delivery_date,
@@ -671,9 +691,12 @@ def _insert_quarantine(con, qrows: list[tuple]) -> None:
         con.unregister("_q_in")
 
 
-def _record_source(con, run_date, source, as_of, delivery_date, status, message, started) -> None:
-    con.execute("INSERT INTO audit.source_loads VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [run_date, source, as_of, delivery_date, status, mask_ids(message) if message else None, round(_time.perf_counter() - started, 3)])
+def _record_source(con, run_date, source, as_of, delivery_date, status, message, started,
+                   cfg: SourcesConfig | None = None) -> None:
+    con.execute("INSERT INTO audit.source_loads (run_date, source, as_of, delivery_date, status, message, seconds, "
+                "loaded_at, config_sha) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+                [run_date, source, as_of, delivery_date, status, mask_ids(message) if message else None,
+                 round(_time.perf_counter() - started, 3), config_sha(cfg, source) if cfg is not None else None])
 
 
 def _file_summary(fr: FileResult) -> dict:

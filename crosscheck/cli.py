@@ -155,5 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def entry() -> None:
+    """The console command: ``main``, then the exit handlers (Prefect's temporary server stops, open
+    cursors close), then a hard exit. Skipping the interpreter's own teardown keeps DuckDB's nanobind
+    bindings from printing "leaked function" noise after a clean run; nothing is left unflushed."""
+    import atexit
+    import os
+
+    try:
+        code = main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -204,6 +204,7 @@ class Thresholds(_Strict):
     min_row_ratio_vs_previous: float = Field(ge=0)
     max_row_ratio_vs_previous: float = Field(ge=0)
     max_row_failure_share: float = Field(ge=0, le=1)   # codes / ranges: above this the source is rejected
+    check_engine: Literal["great_expectations", "sql"] = "great_expectations"
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

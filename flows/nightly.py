@@ -18,10 +18,13 @@ from prefect.tasks import exponential_backoff
 from cases.export import open_cases, write_cases
 from cases.feedback import import_feedback
 from cases.ledger import update_ledger
-from checks.validate import validate_source
+from checks.datadocs import build_data_docs
+from checks.validate import engine_for, validate_source
+from connectors.base import scrub_exception
 from connectors.load import load_source
 from crosscheck.runtime import exclusive_night
-from crosscheck.settings import load_policy, load_sources
+from crosscheck.safety import make_private_dir
+from crosscheck.settings import load_policy, load_sources, load_thresholds
 from crosscheck.warehouse import connect
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
@@ -45,9 +48,25 @@ def load_task(landing: str, as_of: date, state: str, source: str) -> dict:
 
 @task(name="validate", persist_result=False, task_run_name="validate-{source}")
 def validate_task(as_of: date, state: str, source: str) -> dict:
+    engine = engine_for(load_thresholds(), Path(state))
     with connect(warehouse_path(Path(state))) as con:
-        result = validate_source(con, source, as_of, as_of)
+        result = validate_source(con, source, as_of, as_of, engine=engine)
     return {k: v for k, v in result.items() if k in ("status", "reason", "delivery_date", "age_days")}
+
+
+@task(name="data-docs", persist_result=False)
+def data_docs_task(state: str, out: str) -> dict:
+    """Great Expectations' Data Docs for the stewards, styled offline. A failure here is reported, and
+    the night goes on: the dashboard and the audit tables hold the same results."""
+    if load_thresholds().check_engine != "great_expectations":
+        return {"data_docs": None, "data_docs_error": None}
+    try:
+        make_private_dir(Path(out))
+        index = build_data_docs(Path(state) / "gx", Path(out))
+    except Exception as exc:  # noqa: BLE001 — reported in the summary, never fatal to the night
+        get_run_logger().warning("Data Docs not built: %s", scrub_exception(exc))
+        return {"data_docs": None, "data_docs_error": scrub_exception(exc)}
+    return {"data_docs": str(index), "data_docs_error": None}
 
 
 @task(name="link", persist_result=False)
@@ -88,7 +107,10 @@ def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
         added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases),
                  "problems": [{**p, "line": problem_line(p)} for p in delivery_problems(con, as_of)]}
         paths.update(write_night_report(con, as_of, out_dir, {**summary, **added}, cases))
-        paths["dashboard"] = write_dashboard(con, as_of, out_dir)
+        paths["dashboard"] = write_dashboard(con, as_of, out_dir,
+                                             data_docs="data_docs/index.html" if summary.get("data_docs") else None)
+        if summary.get("data_docs"):
+            paths["data_docs"] = Path(summary["data_docs"])
     added["workbooks"] = len(write_district_workbooks(cases, out_dir, as_of.isoformat()))
     paths["workbooks"] = out_dir / "workbooks"
     added["outputs"] = {k: str(v) for k, v in paths.items()}
@@ -131,6 +153,7 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
         loads = {s: load_task(landing, run_date, state, s) for s in sources}
     with _stage(timings, "validate"):
         status = {s: validate_task(run_date, state, s) for s in sources}
+        docs = data_docs_task(state, out)
     for source, state_ in status.items():
         if state_["status"] != "ok":
             logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
@@ -146,7 +169,7 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
     summary = {
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
-        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings,
+        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, **docs,
     }
     with _stage(timings, "report"):
         summary.update(report_task(run_date, state, out, summary))

@@ -24,6 +24,7 @@ from crosscheck.warehouse import table_exists
 TEMPLATES = Path(__file__).with_name("templates")
 ROWS_SHOWN = 8          # row numbers listed per (file, reason) before "and n more"
 TREND_NIGHTS = 14
+REUSED_NOTE = re.compile(r"(; )?字节未变，沿用.*?not read again\)")
 
 
 def _dicts(con, sql: str, params: list) -> list[dict]:
@@ -56,9 +57,13 @@ def delivery_problems(con: duckdb.DuckDBPyConnection, run_date: date) -> list[di
     for r in _dicts(con, "SELECT source, table_name, file_name, status, message FROM audit.load_files "
                          "WHERE run_date = ? AND (status <> 'loaded' OR message IS NOT NULL) "
                          "ORDER BY source, table_name, file_name", [run_date]):
-        reason = r["message"] or r["status"]
+        reason = r["message"] or ""
         prefix = f"{r['source']} {r['file_name']}: "
         reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+        reason = REUSED_NOTE.sub("", reason).strip("; ")        # a reused load is news, not a problem
+        if not reason and r["status"] == "loaded":
+            continue
+        reason = reason or r["status"]
         out.append({"source": r["source"], "level": "file", "file": r["file_name"], "rows": [], "count": None,
                     "status": r["status"], "reason": mask_ids(reason)})
     quarantined = _dicts(con, "SELECT source, table_name, file_name, row_no, reason FROM audit.quarantine "

@@ -61,12 +61,12 @@ def assert_accounting(con):
     assert bad == []
     # every staged-time or reader quarantine has its audit row (rejected files: one summary row each)
     per_file = con.execute("""
-        SELECT f.file_name, f.rows_quarantined, count(q.file_name) AS q_rows, f.status
+        SELECT f.run_date, f.file_name, f.rows_quarantined, count(q.file_name) AS q_rows, f.status
         FROM audit.load_files f LEFT JOIN audit.quarantine q
           ON q.run_date = f.run_date AND q.source = f.source AND q.table_name = f.table_name
          AND q.file_name = f.file_name
         GROUP BY ALL""").fetchall()
-    for name, n_quarantined, q_rows, status in per_file:
+    for _, name, n_quarantined, q_rows, status in per_file:
         if status == "loaded":
             assert n_quarantined == q_rows, name
 
@@ -263,10 +263,16 @@ def test_rerun_is_idempotent_and_repeat_is_recognised(tmp_path, con):
     load_source(con, tmp_path / "land", "roster", D1, D1)
     assert len(files_of(con, "roster")) == 1
     assert con.execute("SELECT count(*) FROM audit.source_loads").fetchall()[0][0] == 1
-    # the next night reads the same folder: same bytes, recognised
+    # the next night finds the same folder: same bytes, recognised and not read again
+    staged_before = con.execute("SELECT * FROM staging.roster ORDER BY _row").fetchall()
     out = load_source(con, tmp_path / "land", "roster", date(2024, 5, 2), date(2024, 5, 2))
-    f = out["tables"]["roster"]["files"][0]
-    assert f["first_loaded_run"] == D1 and f["same_as_delivery"] is None
+    assert out["reused_from"] == D1 and out["rows_staged"] == 4 and "not read again" in out["messages"][0]
+    f = files_of(con, "roster")[-1]
+    assert f[2:6] == (4, 4, 0, "loaded") and "not read again" in f[6]
+    first, = con.execute("SELECT first_loaded_run FROM audit.load_files WHERE run_date = ?",
+                         [date(2024, 5, 2)]).fetchone()
+    assert first == D1
+    assert con.execute("SELECT * FROM staging.roster ORDER BY _row").fetchall() == staged_before
     # the department sends the very same file again under a new date: a repeat
     write_csv(tmp_path / "land/roster/2024-05-08/roster.csv", rows)
     out = load_source(con, tmp_path / "land", "roster", D2, D2)
@@ -388,3 +394,35 @@ def test_no_full_id_or_name_in_messages(tmp_path, con):
         assert not ID_RE.search(text), text
         for name in NAMES + ["张三", "李四"]:
             assert name not in text, text
+
+
+def test_reuse_only_when_bytes_config_and_staging_are_unchanged(tmp_path, con):
+    rows = [roster_row(i) for i in range(4)]
+    rows[1]["救助开始日期"] = "not a date"
+    path = write_csv(tmp_path / "land/roster/2024-05-01/roster.csv", rows)
+    load_source(con, tmp_path / "land", "roster", D1, D1)
+    out = load_source(con, tmp_path / "land", "roster", date(2024, 5, 2), date(2024, 5, 2))
+    assert out.get("reused_from") == D1
+    # the quarantined row is part of tonight's accounting too
+    assert con.execute("SELECT count(*) FROM audit.quarantine WHERE run_date = ?", [date(2024, 5, 2)]).fetchone()[0] == 1
+    assert_accounting(con)
+    # the department rewrites the file in place (same date, other bytes): read again
+    rows[2]["成员姓名"] = "钱二"
+    write_csv(path, rows)
+    out = load_source(con, tmp_path / "land", "roster", date(2024, 5, 3), date(2024, 5, 3))
+    assert "reused_from" not in out and out["tables"]["roster"]["files"][0]["rows_read"] == 4
+    # staging changed behind the loader's back (another night loaded elsewhere): read again
+    con.execute("DELETE FROM staging.roster WHERE _row = (SELECT min(_row) FROM staging.roster)")
+    out = load_source(con, tmp_path / "land", "roster", date(2024, 5, 4), date(2024, 5, 4))
+    assert "reused_from" not in out
+    # another configuration of the source: read again
+    from crosscheck.settings import load_sources
+    cfg = load_sources()
+    spec = cfg.sources["roster"]
+    cols = dict(spec.tables["roster"].columns)
+    cols["家庭住址"] = cols["家庭住址"].model_copy(update={"required": True})
+    changed = cfg.model_copy(update={"sources": {**cfg.sources, "roster": spec.model_copy(update={
+        "tables": {"roster": spec.tables["roster"].model_copy(update={"columns": cols})}})}})
+    out = load_source(con, tmp_path / "land", "roster", date(2024, 5, 5), date(2024, 5, 5), sources=changed)
+    assert "reused_from" not in out
+    assert_accounting(con)
