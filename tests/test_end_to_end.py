@@ -71,6 +71,17 @@ def test_second_night_opens_cases_and_score_cli(night, capsys):
     cases = pd.read_csv(base / "out2" / "cases.csv", dtype=str, encoding="utf-8-sig")
     assert (cases["status"] == "open").sum() > 0
     assert again["ledger"]["open"] > 0
+    # nothing was redelivered: every source's load of the first night is reused, with the same rows,
+    # the same verdicts; the dashboard's trend now has two nights per source
+    for source, info in again["sources"].items():
+        first = summary["sources"][source]
+        assert (info["status"], info["rows_staged"], info["rows_quarantined"]) == \
+               (first["status"], first["rows_staged"], first["rows_quarantined"]), source
+        assert any("not read again" in m for m in info["messages"]), source
+    dashboard = (base / "out2" / "dashboard.html").read_text(encoding="utf-8")
+    for source in again["sources"]:
+        row = dashboard.split(f'id="source-{source}"')[1].split("</tr>")[0]
+        assert row.count("<circle") == 2, source
     assert main(["score", "--out", str(base / "out"), "--landing", str(landing)]) == 0
     out = capsys.readouterr().out
     assert "| R01 |" in out and "| R02 |" in out and "precision" in out
