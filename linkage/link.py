@@ -1,7 +1,12 @@
 """Link stage: tie every source record to roster households' members and relatives.
 
-This version links by exact normalised ID (after width, space, case and 15→18 repair in staging).
-Each output row says how it was linked (method, score, what agreed), so every flag can explain itself.
+Records link by exact normalised ID (after width, space, case and 15→18 repair in staging), or by the ID
+linkage/repair.py repaired (a typo, a transposition, an old/new area code, an Excel-damaged number: only
+when exactly one known person fits and the name agrees). Roster IDs are repaired the same way before the
+households are built. Each output row says how it was linked (link_method id_exact | id_repaired,
+link_score, link_agreed: what was repaired and what agreed, never an ID or a name), so every flag can
+explain itself. Records whose ID is unusable or belongs to nobody known go to linked.unlinked with the
+reason; exact-ID matches whose name clearly disagrees go to linked.review.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import pandas as pd
 from crosscheck.settings import SourcesConfig
 from crosscheck.warehouse import table_exists
 from linkage.names import agreement
+from linkage.repair import build_repairs, id_key, repairable
 
 SQL = Path(__file__).with_name("sql")
 
@@ -30,20 +36,34 @@ def person_tables(sources: SourcesConfig) -> list[str]:
 
 
 def build_household_persons(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute((SQL / "household_person.sql").read_text(encoding="utf-8"))
+    con.execute((SQL / "household_person.sql").read_text(encoding="utf-8").format(id_key=id_key("r")))
     return con.execute("SELECT count(*) FROM linked.household_person").fetchone()[0]
 
 
 def link_table(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    con.execute((SQL / "link_table.sql").read_text(encoding="utf-8").format(table=table))
+    can_repair = repairable(con, table)
+    repaired = ((SQL / "link_table_repaired.sql").read_text(encoding="utf-8").format(table=table, id_key=id_key("r"))
+                if can_repair else "")
+    con.execute((SQL / "link_table.sql").read_text(encoding="utf-8").format(table=table, repaired=repaired))
     guard_names(con, table)
+    if can_repair:
+        list_unlinked(con, table)
     return con.execute(f"SELECT count(*) FROM linked.{table}").fetchone()[0]
+
+
+def list_unlinked(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_schema = 'staging' AND table_name = ?", [table]).fetchall()}
+    owner_seq = "CAST(r.owner_seq AS BIGINT)" if "owner_seq" in cols else "CAST(NULL AS BIGINT)"
+    con.execute((SQL / "unlinked.sql").read_text(encoding="utf-8").format(table=table, id_key=id_key("r"),
+                                                                          owner_seq=owner_seq))
 
 
 def guard_names(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Compare the names of ID-matched pairs that differ as written (each distinct pair once)."""
     pairs = con.execute(f"SELECT DISTINCT name, person_name FROM linked.{table} "
-                        "WHERE coalesce(name, '') <> '' AND name IS DISTINCT FROM person_name").fetchall()
+                        "WHERE link_method = 'id_exact' AND coalesce(name, '') <> ''"
+                        " AND name IS DISTINCT FROM person_name").fetchall()
     verdicts = pd.DataFrame([(a, b, *agreement(a, b)) for a, b in pairs],
                             columns=["source_name", "roster_name", "score", "what"])
     if verdicts.empty:
@@ -65,9 +85,15 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig) -> dict[str
     con.execute("CREATE OR REPLACE TABLE linked.review (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
                 " household_id VARCHAR, person_id VARCHAR, source_name VARCHAR, roster_name VARCHAR,"
                 " score DOUBLE, reason VARCHAR)")
-    counts = {"household_person": build_household_persons(con)}
-    for table in person_tables(sources):
-        if table_exists(con, "staging", table):
-            counts[table] = link_table(con, table)
+    con.execute("CREATE OR REPLACE TABLE linked.unlinked (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
+                " _delivery_date DATE, owner_seq BIGINT, reason VARCHAR)")
+    tables = [t for t in person_tables(sources) if table_exists(con, "staging", t)]
+    counts = {"id_repaired": build_repairs(con, ["roster", *tables])}
+    counts["household_person"] = build_household_persons(con)
+    if repairable(con, "roster"):
+        list_unlinked(con, "roster")
+    for table in tables:
+        counts[table] = link_table(con, table)
     counts["review"] = con.execute("SELECT count(*) FROM linked.review").fetchone()[0]
+    counts["unlinked"] = con.execute("SELECT count(*) FROM linked.unlinked").fetchone()[0]
     return counts

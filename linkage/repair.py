@@ -1,0 +1,110 @@
+"""ID repair: give a record whose ID is damaged the one known person it can only mean, or say why not.
+
+Known persons are everyone in the hukou extract and on the roster with a usable ID. A record's ID is a
+repair request when
+
+- it fails its check digit (``bad_check``): candidates are every single-digit substitution at positions
+  1–18 and every adjacent transposition that pass the check digit (linkage/sql/id_repair_candidates.sql
+  finds them arithmetically, without recomputing the weighted sum per candidate);
+- it is valid but belongs to nobody known, and its area code has an older or newer code for the same
+  place (linkage/sql/id_repair_areas.sql, from the GB/T 2260 reference table): candidates are the same
+  birth date and sequence under those codes, check digit recomputed;
+- Excel stored it as a number (``excel_damaged``): when 15 significant digits survive (area, birth date,
+  two sequence digits) candidates are the known persons with those first 15 digits; in scientific
+  notation with fewer digits only the area survives and the record cannot be linked on its ID.
+
+A request is repaired only when exactly one known person is a candidate AND agrees in name
+(linkage.names.agreement, computed once per distinct pair of names; any verdict but none/missing agrees). The result is ``linked.id_repair``
+(id_key, name, repaired_id, detail, name_score, name_what, reason), keyed by the record's cleaned ID and
+its name as delivered; ``reason`` says why a request stayed unrepaired. No ID or name ever goes into
+``detail`` or ``reason``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from crosscheck.warehouse import table_exists
+from linkage.names import agreement
+
+SQL = Path(__file__).with_name("sql")
+REPAIRED_WEIGHT = 0.95      # link_score of a repaired ID = this × name score
+EXCEL_WEIGHT = 0.90         # three digits lost: the name and birth date carry the link
+
+# The record's ID as a repair key: the normalised ID when usable, else the cleaned delivered text.
+ID_KEY = ("CASE WHEN {a}id_status IN ('valid', 'upgraded15') THEN {a}id_norm "
+          "ELSE id_clean(CAST({a}id_number AS VARCHAR)) END")
+
+# First 15 digits of an ID that Excel kept as a number: 18 digits ending 000, or d.dddddddddddddd E+17.
+EXCEL_PREFIX = ("CASE WHEN regexp_full_match({k}, '\\d{{18}}') THEN substr({k}, 1, 15) "
+                "WHEN regexp_full_match({k}, '\\d\\.\\d{{14,}}E\\+?17') "
+                "THEN substr({k}, 1, 1) || substr({k}, 3, 14) END")
+
+
+def id_key(alias: str = "") -> str:
+    return ID_KEY.format(a=f"{alias}." if alias else "")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_schema = 'staging' AND table_name = ?", [table]).fetchall()}
+
+
+def repairable(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return table_exists(con, "staging", table) and {"id_number", "id_norm", "id_status", "name"} <= _columns(con, table)
+
+
+def build_known_persons(con: duckdb.DuckDBPyConnection) -> None:
+    parts = [f"SELECT DISTINCT id_norm AS id, name FROM staging.{t} WHERE id_norm IS NOT NULL"
+             for t in ("hukou", "roster") if table_exists(con, "staging", t)
+             and {"id_norm", "name"} <= _columns(con, t)]
+    con.execute("CREATE OR REPLACE TABLE linked.known_person AS "
+                + (" UNION ".join(parts) if parts else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS name WHERE false"))
+
+
+def build_repairs(con: duckdb.DuckDBPyConnection, tables: list[str]) -> int:
+    """linked.known_person, linked.id_area_alias and linked.id_repair for the staged tables given."""
+    build_known_persons(con)
+    con.execute((SQL / "id_repair_areas.sql").read_text(encoding="utf-8"))
+    parts = []
+    for t in tables:
+        if not repairable(con, t):
+            continue
+        parts.append(f"""
+            SELECT DISTINCT {id_key()} AS id_key, id_status, coalesce(CAST(name AS VARCHAR), '') AS name
+            FROM staging.{t}
+            WHERE id_status IN ('bad_check', 'excel_damaged')
+               OR (id_status IN ('valid', 'upgraded15')
+                   AND substr(id_norm, 1, 6) IN (SELECT code FROM linked.id_area_alias)
+                   AND id_norm NOT IN (SELECT id FROM linked.known_person))""")
+    con.execute("CREATE OR REPLACE TEMP TABLE repair_request AS "
+                + (f"SELECT DISTINCT id_key, id_status, name, {EXCEL_PREFIX.format(k='id_key')} AS excel_prefix"
+                   f" FROM ({' UNION ALL '.join(parts)})" if parts else
+                   "SELECT NULL::VARCHAR id_key, NULL::VARCHAR id_status, NULL::VARCHAR name,"
+                   " NULL::VARCHAR excel_prefix WHERE false"))
+    con.execute((SQL / "id_repair_candidates.sql").read_text(encoding="utf-8"))
+    # Candidates that are known persons (an Excel prefix fits every known ID that starts with it).
+    con.execute("""CREATE OR REPLACE TEMP TABLE repair_fit AS
+        SELECT c.id_key, k.id AS cand_id, c.detail, k.name AS person_name
+        FROM repair_candidate c JOIN linked.known_person k ON k.id = c.cand_id
+        WHERE c.detail NOT LIKE 'Excel%'
+        UNION ALL
+        SELECT c.id_key, k.id, c.detail, k.name
+        FROM repair_candidate c JOIN linked.known_person k ON substr(k.id, 1, 15) = c.cand_id
+        WHERE c.detail LIKE 'Excel%'""")
+    pairs = con.execute("""SELECT DISTINCT q.name, f.person_name FROM repair_request q
+                           JOIN repair_fit f USING (id_key)""").fetchall()
+    verdicts = pd.DataFrame([(a, b, *agreement(a, b)) for a, b in pairs],
+                            columns=["source_name", "person_name", "score", "what"])
+    if verdicts.empty:
+        verdicts = pd.DataFrame({"source_name": pd.Series([], dtype=str), "person_name": pd.Series([], dtype=str),
+                                 "score": pd.Series([], dtype=float), "what": pd.Series([], dtype=str)})
+    con.register("repair_verdicts", verdicts)
+    try:
+        con.execute((SQL / "id_repair.sql").read_text(encoding="utf-8").format(
+            repaired_weight=REPAIRED_WEIGHT, excel_weight=EXCEL_WEIGHT))
+    finally:
+        con.unregister("repair_verdicts")
+    return con.execute("SELECT count(*) FROM linked.id_repair WHERE repaired_id IS NOT NULL").fetchone()[0]
