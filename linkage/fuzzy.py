@@ -1,0 +1,504 @@
+"""Probabilistic (Fellegi–Sunter) fallback for source records without a usable ID.
+
+Splink's approach, built on the warehouse's own DuckDB and on linkage.names (Splink's string functions
+count bytes on CJK). Every record whose ID is empty, malformed or Excel-damaged (or failed the check digit
+and was not repaired, i.e. is not in linked.<table>) is compared with every hukou person (and roster
+member without a hukou row) that shares a blocking key: canonical name, full pinyin, or the name with one
+position masked (a typo, a `?`, a look-alike). Blocks larger than the model's caps are dropped, except the
+exact-name block, whose size the term-frequency weight already accounts for (王伟 weighs little).
+
+Comparison levels (m and u probabilities, log2 Bayes factors):
+  name      exact (TF-adjusted: u = frequency of the name in hukou) · reading (every position reads the
+            same / `?` / pinyin; TF on the pinyin) · fuzzy (≥ names.AGREE_AT of positions) · none
+  district  the record's district (funeral home → districts learned from ID links, or an address) agrees
+  death     (cremation) hukou 死亡注销 near / later than / before the death date, still alive, other
+  age       (cremation) age at death from hukou birth date
+  id_part   what survives of an Excel-damaged ID (area + birth date) agrees with the candidate's ID
+  taken     (one-per-person tables) the candidate already has an ID-linked record in the same table
+
+Posterior for candidate j of a record: p_j = 2^w_j / (1 + Σ_k 2^w_k), w = log2 prior odds + Σ log2(m/u),
+so two candidates near the top share the mass and neither is accepted. p ≥ accept → linked.fuzzy_<table>;
+review ≤ p < accept → linked.fuzzy_review. Only household persons are written; a record whose best
+candidate is someone else is not linked.
+
+The model is trained once (`train_fuzzy_model`, free labels: records whose valid ID matches a hukou
+person, with the ID blanked) and saved to linkage/model/fuzzy_model.json; the night only loads it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from pypinyin import Style, lazy_pinyin
+
+from crosscheck.warehouse import table_exists
+from linkage.names import agreement, canonical
+
+MODEL_PATH = Path(__file__).with_name("model") / "fuzzy_model.json"
+UNUSABLE = ("empty", "malformed", "excel_damaged", "bad_check")
+NAME_LEVELS = ("exact", "reading", "fuzzy", "none")
+
+DEFAULT_SETTINGS = {
+    "accept": 0.999,               # posterior from which a fuzzy link is made
+    "review": 0.5,                 # posterior from which a candidate goes to review
+    "block_cap": {"exact": 5000, "pinyin": 500, "mask": 100},
+    "sample_pairs": 300_000,       # random pairs for u
+    "tables": {
+        "cremation": {"name": "name", "district_from": "funeral_home", "district_map": True,
+                      "death_date": "death_date", "one_per_person": True},
+        "property_owner": {"name": "name", "district_from": "location", "where": "doc_type = '身份证'"},
+        "vehicle": {"name": "name", "where": "owner_doc_type = 'A'"},
+        "business_person": {"name": "name"},
+    },
+    "default_table": {"name": "name"},
+}
+
+
+# ---------------------------------------------------------------- names → keys
+_UNITS = re.compile(r"[a-z]+|.")
+
+
+@lru_cache(maxsize=100_000)
+def _char_pinyin(c: str) -> str:
+    return lazy_pinyin(c, style=Style.NORMAL, errors="ignore")[0] if "\u4e00" <= c <= "\u9fff" else c
+
+
+def pinyin(canon: str) -> str:
+    """Toneless pinyin of a canonical name, one syllable per unit (a blocking key, not a comparison)."""
+    return " ".join(_char_pinyin(u) if len(u) == 1 else u for u in _UNITS.findall(canon))
+
+
+def name_keys(canon: str) -> list[tuple[str, str]]:
+    """(kind, key) blocking keys of a canonical name."""
+    if not canon:
+        return []
+    units = _UNITS.findall(canon)
+    keys = [("exact", canon), ("pinyin", pinyin(canon))]
+    if len(units) >= 2:
+        keys += [("mask", f"{i}:" + "".join("*" if j == i else u for j, u in enumerate(units)))
+                 for i in range(len(units))]
+    return keys
+
+
+def name_level(a: str, b: str) -> str:
+    if a == b:
+        return "exact"
+    score, what = agreement(a, b)
+    if what == "exact":
+        return "exact"
+    if what in ("none", "missing"):
+        return "none"
+    return "reading" if score >= 0.8 else "fuzzy"
+
+
+def _keys_frame(canons) -> pd.DataFrame:
+    rows = [(c, kind, key) for c in canons for kind, key in name_keys(c)]
+    return pd.DataFrame(rows, columns=["canon", "kind", "key"])
+
+
+# ---------------------------------------------------------------- candidates and records
+def _districts(con) -> list[str]:
+    found = set()
+    if table_exists(con, "staging", "roster"):
+        found |= {r[0] for r in con.execute("SELECT DISTINCT district FROM staging.roster "
+                                            "WHERE coalesce(district, '') <> ''").fetchall()}
+    return sorted(found, key=len, reverse=True)
+
+
+def _district_sql(expr: str, districts: list[str]) -> str:
+    if not districts:
+        return "CAST(NULL AS VARCHAR)"
+    cases = " ".join(f"WHEN strpos({expr}, '{d}') > 0 THEN '{d}'" for d in districts)
+    return f"CASE {cases} END"
+
+
+def _build_candidates(con) -> int:
+    """fz_cand: every hukou person (and roster member without one) with attributes and name keys."""
+    districts = _districts(con)
+    hk = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                     "WHERE table_schema='staging' AND table_name='hukou'").fetchall()]
+    col = lambda c, t="VARCHAR": c if c in hk else f"CAST(NULL AS {t})"  # noqa: E731
+    roster = table_exists(con, "staging", "roster")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fz_cand AS
+        WITH h AS (
+            SELECT id_norm AS person_id, any_value(name) AS cand_name, any_value({col('birth_date', 'DATE')}) AS birth_date,
+                   any_value({col('person_status')}) AS person_status,
+                   any_value({col('deregistration_date', 'DATE')}) AS deregistration_date,
+                   any_value({_district_sql(col('address'), districts)}) AS district
+            FROM staging.hukou WHERE id_norm IS NOT NULL GROUP BY id_norm)
+        SELECT * FROM h
+        {"" if not roster else '''UNION ALL
+        SELECT id_norm, any_value(name), NULL, NULL, NULL, any_value(district) FROM staging.roster
+        WHERE id_norm IS NOT NULL AND id_norm NOT IN (SELECT person_id FROM h) GROUP BY id_norm'''}""")
+    _with_canonical_names(con, "fz_cand", "cand_name", "fz_cand2")
+    keys = _keys_frame(con.execute("SELECT DISTINCT canon FROM fz_cand2").df()["canon"])
+    con.register("fz_keys_df", keys)
+    con.execute("CREATE OR REPLACE TEMP TABLE fz_cand_keys AS SELECT k.kind, k.key, c.person_id "
+                "FROM fz_keys_df k JOIN fz_cand2 c USING (canon)")
+    con.unregister("fz_keys_df")
+    n = con.execute("SELECT count(*) FROM fz_cand2").fetchone()[0]
+    # term frequencies of canonical names and of pinyin in the candidate population
+    con.execute("CREATE OR REPLACE TEMP TABLE fz_tf AS SELECT kind, key, count(*) AS n FROM fz_cand_keys "
+                "WHERE kind IN ('exact', 'pinyin') GROUP BY ALL")
+    return n
+
+
+def _with_canonical_names(con, source: str, name_col: str, target: str) -> None:
+    """target = source + its name's canonical form (computed once per distinct name); nameless rows dropped."""
+    names = con.execute(f"SELECT DISTINCT {name_col} FROM {source}").fetchall()
+    frame = pd.DataFrame([(n, canonical(n)) for (n,) in names], columns=[name_col, "canon"])
+    con.register("fz_canonical_df", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT t.*, n.canon FROM {source} t "
+                    f"JOIN fz_canonical_df n USING ({name_col}) WHERE n.canon <> ''")
+    finally:
+        con.unregister("fz_canonical_df")
+
+
+def _table_spec(settings: dict, table: str) -> dict:
+    return settings["tables"].get(table, settings["default_table"])
+
+
+def _build_records(con, table: str, spec: dict, training: bool) -> int:
+    """fz_rec: the table's records to compare (training: valid IDs, with the true person kept aside)."""
+    cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_schema='staging' AND table_name=?", [table]).fetchall()}
+    districts = _districts(con)
+    dcol = spec.get("district_from")
+    district = _district_sql(dcol, districts) if dcol in cols else "CAST(NULL AS VARCHAR)"
+    home = dcol if (dcol in cols and spec.get("district_map")) else "CAST(NULL AS VARCHAR)"
+    death = spec.get("death_date") if spec.get("death_date") in cols else "CAST(NULL AS DATE)"
+    raw_id = "id_number" if "id_number" in cols else "CAST(NULL AS VARCHAR)"
+    where = [f"({spec['where']})"] if spec.get("where") else []
+    if training:
+        where.append("id_status = 'valid' AND id_norm IN (SELECT person_id FROM fz_cand2)")
+        true_id = "id_norm"
+    else:
+        where.append("id_status IN ('" + "', '".join(UNUSABLE) + "')")
+        if table_exists(con, "linked", table):
+            where.append(f"(_file, _row) NOT IN (SELECT (_file, _row) FROM linked.{table})")
+        true_id = "CAST(NULL AS VARCHAR)"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fz_rec0 AS
+        SELECT _file, _row, {spec['name']} AS rec_name, {district} AS rec_district, {home} AS rec_home,
+               {death} AS death_date, {raw_id} AS raw_id, {true_id} AS true_id
+        FROM staging.{table} WHERE {' AND '.join(where)}""")
+    _with_canonical_names(con, "fz_rec0", "rec_name", "fz_rec")
+    return con.execute("SELECT count(*) FROM fz_rec").fetchone()[0]
+
+
+def _pairs(con, settings: dict) -> pd.DataFrame:
+    """Blocked candidate pairs with their comparison inputs."""
+    keys = _keys_frame(con.execute("SELECT DISTINCT canon FROM fz_rec").df()["canon"])
+    con.register("fz_rkeys_df", keys)
+    cap = settings["block_cap"]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE fz_pairs AS
+        WITH sizes AS (SELECT kind, key, count(*) AS n FROM fz_cand_keys GROUP BY ALL),
+        ok AS (SELECT kind, key FROM sizes WHERE n <= CASE kind WHEN 'exact' THEN {cap['exact']}
+                                                  WHEN 'pinyin' THEN {cap['pinyin']} ELSE {cap['mask']} END),
+        rk AS (SELECT DISTINCT r._file, r._row, k.kind, k.key FROM fz_rec r JOIN fz_rkeys_df k USING (canon))
+        SELECT DISTINCT rk._file, rk._row, ck.person_id
+        FROM rk JOIN ok USING (kind, key) JOIN fz_cand_keys ck USING (kind, key)""")
+    con.unregister("fz_rkeys_df")
+    return con.execute("""
+        SELECT p._file, p._row, p.person_id, r.canon AS rec_canon, c.canon AS cand_canon,
+               r.rec_district, r.rec_home, c.district AS cand_district, r.death_date, c.birth_date,
+               c.person_status, c.deregistration_date, r.raw_id, r.true_id
+        FROM fz_pairs p JOIN fz_rec r USING (_file, _row) JOIN fz_cand2 c USING (person_id)""").df()
+
+
+# ---------------------------------------------------------------- comparison levels
+def _id_part(raw) -> str | None:
+    """Digits an Excel-damaged ID still holds reliably: 17 digits minus the zeroed tail, or the area code."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip().replace(" ", "")
+    m = re.fullmatch(r"(\d)\.(\d+)[eE]\+?(\d+)", text)
+    if m:
+        return (m.group(1) + m.group(2))[:6] if len(m.group(1) + m.group(2)) >= 6 else None
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == 18 and digits.endswith("000"):
+        return digits[:14]
+    return None
+
+
+def _levels(df: pd.DataFrame, model: dict) -> pd.DataFrame:
+    out = pd.DataFrame(index=df.index)
+    pair_names = {(a, b): name_level(a, b) for a, b in set(zip(df.rec_canon, df.cand_canon))}
+    out["name"] = [pair_names[(a, b)] for a, b in zip(df.rec_canon, df.cand_canon)]
+    home_map = model.get("funeral_home_districts", {})
+
+    def district(row):
+        rd = row.rec_district
+        if row.rec_home is not None and isinstance(row.rec_home, str) and row.rec_home in home_map:
+            allowed = home_map[row.rec_home]
+            if not isinstance(row.cand_district, str):
+                return "missing"
+            return "agree" if row.cand_district in allowed else "disagree"
+        if not isinstance(rd, str) or not isinstance(row.cand_district, str):
+            return "missing"
+        return "agree" if rd == row.cand_district else "disagree"
+
+    out["district"] = [district(r) for r in df.itertuples()]
+
+    def death(row):
+        if pd.isna(row.death_date):
+            return "missing"
+        status = row.person_status
+        if status == "1" and not pd.isna(row.deregistration_date):
+            d = (pd.Timestamp(row.deregistration_date) - pd.Timestamp(row.death_date)).days
+            if -3 <= d <= 30:
+                return "dereg_near"
+            if 30 < d <= 400:
+                return "dereg_later"
+            return "dereg_far"
+        if status == "0":
+            return "alive"
+        if status in ("2", "3", "4"):
+            return "dereg_other"
+        return "missing"
+
+    out["death"] = [death(r) for r in df.itertuples()]
+
+    def age(row):
+        if pd.isna(row.death_date) or pd.isna(row.birth_date):
+            return "missing"
+        years = (pd.Timestamp(row.death_date) - pd.Timestamp(row.birth_date)).days / 365.25
+        if years < 0:
+            return "unborn"
+        return "lt40" if years < 40 else "40_60" if years < 60 else "60_75" if years < 75 else "75plus"
+
+    out["age"] = [age(r) for r in df.itertuples()]
+
+    def id_part(row):
+        part = _id_part(row.raw_id)
+        if part is None:
+            return "missing"
+        return ("agree14" if len(part) == 14 else "agree6") if row.person_id.startswith(part) else "disagree"
+
+    out["id_part"] = [id_part(r) for r in df.itertuples()]
+    out["taken"] = df["taken"].map({True: "yes", False: "no"}) if "taken" in df else "missing"
+    return out
+
+
+COMPARISONS = ("district", "death", "age", "id_part", "taken")
+
+
+def _weights(df: pd.DataFrame, levels: pd.DataFrame, model: dict, n_cand: int, tf_exact, tf_pinyin):
+    """log2 Bayes factors per comparison, the total match weight and the 'what agreed' text."""
+    floor = 1.0 / max(n_cand, 1)
+    w_total = pd.Series(math.log2(model["prior_in_population"] / max(n_cand, 1)), index=df.index)
+    texts = [[] for _ in range(len(df))]
+    name_m = model["comparisons"]["name"]["m"]
+    name_u = model["comparisons"]["name"]["u"]
+    bf = []
+    for i, (lvl, a, b) in enumerate(zip(levels["name"], df.rec_canon, df.cand_canon)):
+        if lvl == "exact":
+            n = tf_exact.get(b, 1)
+            u = max(n / n_cand, floor)
+            texts[i].append(f"name exact ({'rare' if n <= 3 else 'common' if n >= 20 else 'tf'} name, "
+                            f"tf {n}/{n_cand})")
+        elif lvl == "reading":
+            n = tf_pinyin.get(pinyin(b), 1)
+            u = max(n / n_cand, floor)
+            texts[i].append(f"name reads the same (pinyin tf {n}/{n_cand})")
+        else:
+            u = name_u[lvl]
+            if lvl == "fuzzy":
+                texts[i].append("name fuzzy (one position differs)")
+        bf.append(math.log2(name_m[lvl] / u))
+    w_total += pd.Series(bf, index=df.index)
+    labels = {"district": {"agree": "district"}, "death": {"dereg_near": "hukou deregistered (death) {d} days after death",
+                                                            "dereg_later": "hukou deregistered (death) later"},
+              "age": {"60_75": "age at death 60–75", "75plus": "age at death 75+", "40_60": "age at death 40–60"},
+              "id_part": {"agree14": "damaged ID's area and birth date", "agree6": "damaged ID's area code"}}
+    for comp in COMPARISONS:
+        spec = model["comparisons"].get(comp)
+        if spec is None:
+            continue
+        m, u = spec["m"], spec["u"]
+        vals = levels[comp]
+        w = [0.0 if (lvl == "missing" or lvl not in m) else math.log2(m[lvl] / u[lvl]) for lvl in vals]
+        w_total += pd.Series(w, index=df.index)
+        for i, lvl in enumerate(vals):
+            text = labels.get(comp, {}).get(lvl)
+            if text:
+                if "{d}" in text:
+                    text = text.format(d=(pd.Timestamp(df.deregistration_date.iloc[i])
+                                          - pd.Timestamp(df.death_date.iloc[i])).days)
+                texts[i].append(text)
+            elif comp == "taken" and lvl == "yes":
+                texts[i].append("(person already has an ID-linked record)")
+    return w_total, [", ".join(t) for t in texts]
+
+
+def _taken(con, table: str, df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    if not spec.get("one_per_person"):
+        return df
+    taken = {r[0] for r in con.execute(
+        f"SELECT DISTINCT id_norm FROM staging.{table} WHERE id_norm IS NOT NULL").fetchall()}
+    df = df.copy()
+    # in training the record's own ID must not count: only another record with the same ID does
+    if df["true_id"].notna().any():
+        counts = Counter(r[0] for r in con.execute(
+            f"SELECT id_norm FROM staging.{table} WHERE id_norm IS NOT NULL").fetchall())
+        df["taken"] = [counts.get(p, 0) > (1 if p == t else 0) for p, t in zip(df.person_id, df.true_id)]
+    else:
+        df["taken"] = df.person_id.isin(taken)
+    return df
+
+
+# ---------------------------------------------------------------- training
+def train_fuzzy_model(con: duckdb.DuckDBPyConnection, table: str = "cremation", settings: dict | None = None,
+                      path: Path | str | None = MODEL_PATH, seed: int = 42) -> dict:
+    """Estimate m and u from a warehouse's ID-linked records (IDs blanked) and random pairs; save to JSON."""
+    settings = json.loads(json.dumps(settings or DEFAULT_SETTINGS))
+    spec = _table_spec(settings, table)
+    n_cand = _build_candidates(con)
+    n_valid = con.execute(f"SELECT count(*) FROM staging.{table} WHERE id_status = 'valid'").fetchone()[0]
+    n_rec = _build_records(con, table, spec, training=True)
+    model = {"format": "crosscheck-fuzzy-fs/1", "trained_on": {"table": table, "records": n_rec,
+             "candidates": n_cand, "date": date.today().isoformat()},
+             "settings": settings, "prior_in_population": n_rec / max(n_valid, 1)}
+    # funeral home → districts of its ID-linked dead (share ≥ 5 %)
+    homes = {}
+    if spec.get("district_map"):
+        rows = con.execute("""SELECT r.rec_home, c.district, count(*) FROM fz_rec r JOIN fz_cand2 c
+                              ON c.person_id = r.true_id WHERE r.rec_home IS NOT NULL AND c.district IS NOT NULL
+                              GROUP BY ALL""").fetchall()
+        tot = Counter()
+        for h, _d, n in rows:
+            tot[h] += n
+        for h, d, n in rows:
+            if n >= 0.05 * tot[h]:
+                homes.setdefault(h, []).append(d)
+        homes = {h: sorted(v) for h, v in homes.items()}
+    model["funeral_home_districts"] = homes
+
+    # m: the true pair of every ID-linked record (its ID blanked)
+    pos = con.execute("""SELECT r._file, r._row, c.person_id, r.canon AS rec_canon, c.canon AS cand_canon,
+               r.rec_district, r.rec_home, c.district AS cand_district, r.death_date, c.birth_date,
+               c.person_status, c.deregistration_date, CAST(NULL AS VARCHAR) AS raw_id, r.true_id
+        FROM fz_rec r JOIN fz_cand2 c ON c.person_id = r.true_id""").df()
+    pos = _taken(con, table, pos, spec)
+    # u: random record × candidate pairs
+    k = settings["sample_pairs"]
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    rec = con.execute("SELECT _file, _row, canon AS rec_canon, rec_district, rec_home, death_date, true_id "
+                      "FROM fz_rec").df()
+    cand = con.execute("SELECT person_id, canon AS cand_canon, district AS cand_district, birth_date, "
+                       "person_status, deregistration_date FROM fz_cand2").df()
+    ri, ci = rng.integers(0, len(rec), k), rng.integers(0, len(cand), k)
+    rnd = pd.concat([rec.iloc[ri].reset_index(drop=True), cand.iloc[ci].reset_index(drop=True)], axis=1)
+    rnd["raw_id"] = None
+    rnd = rnd[rnd.person_id != rnd.true_id].reset_index(drop=True)
+    rnd = _taken(con, table, rnd, spec)
+    lp, lr = _levels(pos, model), _levels(rnd, model)
+
+    def probs(series: pd.Series, levels: list[str]) -> dict:
+        counts = series.value_counts()
+        total = sum(counts.get(lv, 0) + 1 for lv in levels)
+        return {lv: (counts.get(lv, 0) + 1) / total for lv in levels}
+
+    comps = {}
+    # name u: exact / reading are TF-adjusted at run time; fuzzy u counted exactly over the blocked pairs
+    blocked = _pairs(con, settings)
+    blocked = blocked[blocked.person_id != blocked.true_id]
+    nb = blocked.assign(lvl=[name_level(a, b) for a, b in zip(blocked.rec_canon, blocked.cand_canon)])
+    total_pairs = n_rec * n_cand
+    u_name = {lv: max((nb.lvl == lv).sum(), 1) / total_pairs for lv in ("exact", "reading", "fuzzy")}
+    for lv in ("reading", "fuzzy"):        # never rarer than an exact name of average frequency
+        u_name[lv] = max(u_name[lv], u_name["exact"])
+    u_name = {lv: float(v) for lv, v in u_name.items()}
+    u_name["none"] = 1 - sum(u_name.values())
+    comps["name"] = {"m": probs(lp["name"], list(NAME_LEVELS)), "u": u_name}
+    level_sets = {"district": ["agree", "disagree"], "death": ["dereg_near", "dereg_later", "dereg_far",
+                  "alive", "dereg_other"], "age": ["unborn", "lt40", "40_60", "60_75", "75plus"],
+                  "taken": ["yes", "no"]}
+    for comp, lvls in level_sets.items():
+        if (lp[comp] == "missing").all():
+            continue
+        comps[comp] = {"m": probs(lp[comp][lp[comp] != "missing"], lvls),
+                       "u": probs(lr[comp][lr[comp] != "missing"], lvls)}
+    # id_part cannot be learned from valid IDs: fixed by construction (an agreeing 14-digit prefix is one
+    # person in ~10^5 of a birth cohort; an area code one in ~10)
+    comps["id_part"] = {"m": {"agree14": 0.98, "agree6": 0.98, "disagree": 0.02},
+                        "u": {"agree14": 2e-5, "agree6": 0.1, "disagree": 0.9}}
+    model["comparisons"] = comps
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(model, ensure_ascii=False, indent=1), encoding="utf-8")
+    return model
+
+
+def load_model(path: Path | str = MODEL_PATH) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- the night
+def fuzzy_link(con: duckdb.DuckDBPyConnection, table: str, model: dict | None = None) -> dict:
+    """Link the table's records without a usable ID: linked.fuzzy_<table> (accepted) and
+    linked.fuzzy_review (the band below). Returns counts."""
+    model = model or load_model()
+    settings = model["settings"]
+    spec = _table_spec(settings, table)
+    con.execute("CREATE TABLE IF NOT EXISTS linked.fuzzy_review (record_table VARCHAR, _file VARCHAR, "
+                "_row BIGINT, household_id VARCHAR, person_id VARCHAR, kin VARCHAR, match_probability DOUBLE, "
+                "match_weight DOUBLE, link_method VARCHAR, link_agreed VARCHAR, reason VARCHAR)")
+    con.execute("DELETE FROM linked.fuzzy_review WHERE record_table = ?", [table])
+    out_cols = ("_file VARCHAR, _row BIGINT, household_id VARCHAR, person_id VARCHAR, kin VARCHAR, "
+                "match_probability DOUBLE, match_weight DOUBLE, link_method VARCHAR, link_agreed VARCHAR")
+    con.execute(f"CREATE OR REPLACE TABLE linked.fuzzy_{table} ({out_cols})")
+    counts = {"records": 0, "pairs": 0, "linked": 0, "review": 0}
+    if not table_exists(con, "staging", table) or not table_exists(con, "staging", "hukou"):
+        return counts
+    n_cand = _build_candidates(con)
+    counts["records"] = _build_records(con, table, spec, training=False)
+    if not counts["records"] or not n_cand:
+        return counts
+    df = _pairs(con, settings)
+    counts["pairs"] = len(df)
+    if df.empty:
+        return counts
+    df = _taken(con, table, df, spec)
+    tf = con.execute("SELECT kind, key, n FROM fz_tf").fetchall()
+    tf_exact = {k: n for kind, k, n in tf if kind == "exact"}
+    tf_pinyin = {k: n for kind, k, n in tf if kind == "pinyin"}
+    levels = _levels(df, model)
+    df["match_weight"], df["link_agreed"] = _weights(df, levels, model, n_cand, tf_exact, tf_pinyin)
+    # posterior over the record's candidates (at most one is the person; none is possible)
+    df["bf"] = [2.0 ** min(w, 1000) for w in df.match_weight]
+    denom = df.groupby(["_file", "_row"])["bf"].transform("sum") + 1.0
+    df["match_probability"] = df.bf / denom
+    keep = df[df.match_probability >= settings["review"]][
+        ["_file", "_row", "person_id", "match_probability", "match_weight", "link_agreed"]]
+    con.register("fz_scored", keep)
+    try:
+        con.execute(f"""
+            INSERT INTO linked.fuzzy_{table}
+            SELECT s._file, s._row, hp.household_id, s.person_id, hp.kin, s.match_probability, s.match_weight,
+                   'fuzzy', s.link_agreed
+            FROM fz_scored s JOIN linked.household_person hp USING (person_id)
+            WHERE s.match_probability >= {settings['accept']}""")
+        con.execute(f"""
+            INSERT INTO linked.fuzzy_review
+            SELECT '{table}', s._file, s._row, hp.household_id, s.person_id, hp.kin, s.match_probability,
+                   s.match_weight, 'fuzzy', s.link_agreed, 'below accept threshold'
+            FROM fz_scored s JOIN linked.household_person hp USING (person_id)
+            WHERE s.match_probability < {settings['accept']}""")
+    finally:
+        con.unregister("fz_scored")
+    counts["linked"] = con.execute(f"SELECT count(*) FROM linked.fuzzy_{table}").fetchone()[0]
+    counts["review"] = con.execute("SELECT count(*) FROM linked.fuzzy_review WHERE record_table = ?",
+                                   [table]).fetchone()[0]
+    return counts

@@ -1,0 +1,93 @@
+"""Fuzzy (Fellegi–Sunter) fallback for records without a usable ID, on literal tiny tables."""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from linkage import fuzzy
+
+
+def _warehouse(hukou, cremation):
+    con = duckdb.connect()
+    for s in ("staging", "linked"):
+        con.execute(f"CREATE SCHEMA {s}")
+    con.execute("CREATE TABLE staging.hukou (id_norm VARCHAR, name VARCHAR, birth_date DATE, hukou_no VARCHAR, "
+                "address VARCHAR, person_status VARCHAR, deregistration_date DATE)")
+    con.executemany("INSERT INTO staging.hukou VALUES (?, ?, ?, ?, ?, ?, ?)", hukou)
+    con.execute("CREATE TABLE staging.roster AS SELECT 'H' || id_norm AS household_id, id_norm, name, "
+                "substr(address, 1, 3) AS district FROM staging.hukou")
+    con.execute("CREATE TABLE linked.household_person AS SELECT household_id, id_norm AS person_id, "
+                "name AS person_name, 'member' AS kin, NULL AS hukou_no FROM staging.roster")
+    con.execute("CREATE TABLE staging.cremation (name VARCHAR, id_number VARCHAR, id_norm VARCHAR, "
+                "id_status VARCHAR, death_date DATE, funeral_home VARCHAR, _file VARCHAR, _row BIGINT)")
+    con.executemany("INSERT INTO staging.cremation VALUES (?, NULL, NULL, 'empty', ?, ?, 'c.csv', ?)", cremation)
+    return con
+
+
+DEATH = date(2026, 9, 1)
+FILLER = [(f"4208811950010{i:05d}", n, date(1950, 1, 1), f"F{i}", "钟祥市郢中街道", "0", None)
+          for i, n in enumerate(["张三丰", "李四海", "赵五岳", "钱六顺", "孙七巧", "周八方", "吴九州", "郑十全"] * 5)]
+
+
+def _dead(pid, name, district="钟祥市", dereg_days=3, born=1945):
+    return (pid, name, date(born, 5, 5), "X" + pid, district + "某镇某村", "1", DEATH + timedelta(days=dereg_days))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return fuzzy.load_model()
+
+
+def test_model_file_loads_and_nothing_is_trained_at_run_time(model, monkeypatch):
+    assert fuzzy.MODEL_PATH.exists()
+    assert model["format"].startswith("crosscheck-fuzzy-fs")
+    for comp in ("name", "district", "death", "age"):
+        assert set(model["comparisons"][comp]) == {"m", "u"}
+    monkeypatch.setattr(fuzzy, "train_fuzzy_model", lambda *a, **k: pytest.fail("trained at run time"))
+    con = _warehouse(FILLER + [_dead("420881194505050011", "冼瑾萱")],
+                     [("冼瑾萱", DEATH, "钟祥市殡仪馆", 1)])
+    counts = fuzzy.fuzzy_link(con, "cremation")       # model=None: loads the saved file
+    assert counts["linked"] == 1
+
+
+def test_rare_exact_name_in_right_district_links(model):
+    con = _warehouse(FILLER + [_dead("420881194505050011", "冼瑾萱"), _dead("420803194505050022", "冼瑾萱",
+                                                                         "沙洋县", dereg_days=900)],
+                     [("冼瑾萱", DEATH, "钟祥市殡仪馆", 1)])
+    rows = fuzzy.fuzzy_link(con, "cremation", model)
+    linked = con.execute("SELECT _row, person_id, link_method, match_probability, link_agreed "
+                         "FROM linked.fuzzy_cremation").fetchall()
+    assert rows["linked"] == 1
+    assert linked[0][1] == "420881194505050011" and linked[0][2] == "fuzzy" and linked[0][3] >= 0.999
+    assert "district" in linked[0][4] and "name exact" in linked[0][4]
+
+
+def test_common_name_with_several_candidates_is_never_linked(model):
+    wangs = [_dead(f"42088119450505{i:04d}", "王伟") for i in range(5)]
+    con = _warehouse(FILLER + wangs, [("王伟", DEATH, "钟祥市殡仪馆", 1)])
+    fuzzy.fuzzy_link(con, "cremation", model)
+    assert con.execute("SELECT count(*) FROM linked.fuzzy_cremation").fetchone()[0] == 0
+    review = con.execute("SELECT max(match_probability) FROM linked.fuzzy_review").fetchone()[0]
+    assert review is None or review < model["settings"]["accept"]
+
+
+def test_traditional_spelling_of_rare_name_links(model):
+    con = _warehouse(FILLER + [_dead("420881194505050011", "冯瑾萱")], [("馮瑾萱", DEATH, "钟祥市殡仪馆", 1)])
+    fuzzy.fuzzy_link(con, "cremation", model)
+    assert con.execute("SELECT person_id FROM linked.fuzzy_cremation").fetchall() == [("420881194505050011",)]
+
+
+def test_link_agreed_holds_no_name_or_id(model):
+    con = _warehouse(FILLER + [_dead("420881194505050011", "冼瑾萱"),
+                               _dead("420881194505050033", "王伟"), _dead("420881194505050044", "王伟")],
+                     [("冼瑾萱", DEATH, "钟祥市殡仪馆", 1), ("王伟", DEATH, "钟祥市殡仪馆", 2)])
+    fuzzy.fuzzy_link(con, "cremation", model)
+    texts = [r[0] for r in con.execute("SELECT link_agreed FROM linked.fuzzy_cremation UNION ALL "
+                                       "SELECT link_agreed FROM linked.fuzzy_review").fetchall()]
+    assert texts
+    for text in texts:
+        assert not re.search(r"\d{6,}", text)
+        assert not any(n in text for n in ("冼", "瑾", "萱", "王伟"))
