@@ -203,12 +203,18 @@ def _column_level(table: str, delivered: str, cs: ColumnSpec, code_tables: dict[
     return out
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any) -> str:
+    """A bound or count as a steward reads it: 1,000 not 1000.0; … for no bound."""
     if v is None:
         return "…"
     if isinstance(v, float) and v.is_integer():
         return f"{int(v):,}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     return str(v)
+
+
+_fmt = fmt_value
 
 
 # --- the steward's sentence --------------------------------------------------------------------------------

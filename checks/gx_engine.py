@@ -66,7 +66,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from checks.expectations import Expectation, Observation, q
+from checks.expectations import Expectation, Observation, fmt_value, q
 from crosscheck.safety import make_private_dir, mask_ids
 
 log = logging.getLogger(__name__)
@@ -366,14 +366,7 @@ def _meta(exp: Expectation, position: int) -> dict:
     return meta
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "…"
-    if isinstance(v, float) and v.is_integer():
-        return f"{int(v):,}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+_fmt = fmt_value
 
 
 _CODE_TABLE = re.compile(r"代码表「([^」]+)」")
