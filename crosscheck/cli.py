@@ -74,6 +74,8 @@ def _print_outputs(summary: dict) -> None:
     print(f"           {outputs['parquet']}")
     print(f"report:    {outputs['report']}")
     print(f"summary:   {outputs['summary_md']}")
+    if outputs.get("dashboard"):
+        print(f"stewards:  {outputs['dashboard']}" + (f"  (Data Docs: {outputs['data_docs']})" if outputs.get("data_docs") else ""))
     print(f"warehouse: {Path(summary['state']) / 'warehouse.duckdb'}")
 
 
