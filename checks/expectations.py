@@ -107,7 +107,8 @@ def build_expectations(source: str, spec: SourceSpec, code_tables: dict[str, Cod
                        staged_columns: dict[str, set[str]] | None = None) -> list[Expectation]:
     """Every expectation for one source's delivery. ``previous_rows`` (table → rows staged from the last
     accepted earlier delivery, and its date) bounds the row count; ``staged_columns`` (table → columns present in
-    staging) keeps expectations off columns the delivery lacks (column_exists reports those)."""
+    staging) keeps expectations off columns staging lacks (a header missing a required column is reported
+    from the load audit by suite.check_required_columns)."""
     out: list[Expectation] = []
     previous_rows = previous_rows or {}
     first = True
@@ -198,8 +199,8 @@ def _column_level(table: str, delivered: str, cs: ColumnSpec, code_tables: dict[
         out.append(Expectation(
             "values_in_range", table, "values_between", column=column, derive=derive, min_value=lo, max_value=hi,
             mostly=1 - max_failure, quarantine=True, label=delivered, value_column=cs.name,
-            reason=f"{label}{what}「{{value}}」超出合理范围 {_fmt(lo)}～{_fmt(hi)} "
-                   f"({delivered} {{value}} outside {_fmt(lo)}..{_fmt(hi)})"))
+            reason=f"{label}{what}「{{value}}」超出合理范围 {fmt_value(lo)}～{fmt_value(hi)} "
+                   f"({delivered} {{value}} outside {fmt_value(lo)}..{fmt_value(hi)})"))
     return out
 
 
@@ -213,8 +214,6 @@ def fmt_value(v: Any) -> str:
         return f"{v:,}"
     return str(v)
 
-
-_fmt = fmt_value
 
 
 # --- the steward's sentence --------------------------------------------------------------------------------
@@ -249,7 +248,7 @@ def describe(source: str, exp: Expectation, obs: Observation) -> str:
         return (f"{where}: 「{exp.label}」{bad:,} / {n:,} 个值不在代码表中 ({share}；允许 {allowed}) "
                 f"({bad:,} of {n:,} values not in the code table; {share}, allowed {allowed})")
     if exp.check == "values_in_range":
-        return (f"{where}: 「{exp.label}」{bad:,} / {n:,} 个值超出 {_fmt(exp.min_value)}～{_fmt(exp.max_value)} "
+        return (f"{where}: 「{exp.label}」{bad:,} / {n:,} 个值超出 {fmt_value(exp.min_value)}～{fmt_value(exp.max_value)} "
                 f"({share}；允许 {allowed}) ({bad:,} of {n:,} values out of range; allowed {allowed})")
     if exp.check == "duplicate_keys":
         return (f"{where}: 「{exp.label}」重复 {bad:,} / {n:,} 行 ({share}) "

@@ -366,9 +366,6 @@ def _meta(exp: Expectation, position: int) -> dict:
     return meta
 
 
-_fmt = fmt_value
-
-
 _CODE_TABLE = re.compile(r"代码表「([^」]+)」")
 
 
@@ -381,10 +378,10 @@ def describe_rule(exp: Expectation) -> str:
     if exp.check == "required_columns_present" or exp.kind == "column_exists":
         return f"必填列{quoted}必须存在 (required column {label} must be present)"
     if exp.check == "rows_staged" or (exp.kind == "row_count_between" and exp.max_value is None):
-        return f"至少入库 {_fmt(exp.min_value)} 行 (at least {_fmt(exp.min_value)} row(s) staged)"
+        return f"至少入库 {fmt_value(exp.min_value)} 行 (at least {fmt_value(exp.min_value)} row(s) staged)"
     if exp.check == "row_count_vs_previous":
-        return (f"行数须在 {_fmt(exp.min_value)}～{_fmt(exp.max_value)} 之间（上次交付 {label} 行） "
-                f"(row count within {_fmt(exp.min_value)}–{_fmt(exp.max_value)}; previous accepted delivery: {label})")
+        return (f"行数须在 {fmt_value(exp.min_value)}～{fmt_value(exp.max_value)} 之间（上次交付 {label} 行） "
+                f"(row count within {fmt_value(exp.min_value)}–{fmt_value(exp.max_value)}; previous accepted delivery: {label})")
     if exp.check == "freshness":
         days = (exp.max_value - exp.min_value).days if isinstance(exp.min_value, date) else None
         return (f"交付日期须在 {exp.min_value} 至 {exp.max_value} 之间（最长 {days} 天） "
@@ -398,8 +395,8 @@ def describe_rule(exp: Expectation) -> str:
         return (f"{quoted}的值必须在{table}中，允许 {allowed} 例外 "
                 f"({label} must be a code of {m.group(1) if m else 'its code table'}; {allowed} may not be)")
     if exp.check == "values_in_range":
-        return (f"{quoted}的值须在 {_fmt(exp.min_value)}～{_fmt(exp.max_value)} 之间，允许 {allowed} 例外 "
-                f"({label} within {_fmt(exp.min_value)}..{_fmt(exp.max_value)}; {allowed} may not be)")
+        return (f"{quoted}的值须在 {fmt_value(exp.min_value)}～{fmt_value(exp.max_value)} 之间，允许 {allowed} 例外 "
+                f"({label} within {fmt_value(exp.min_value)}..{fmt_value(exp.max_value)}; {allowed} may not be)")
     if exp.check == "duplicate_keys":
         return (f"{quoted}组合应唯一，允许 {allowed} 的行重复 "
                 f"(the key {label} should be unique; up to {allowed} of rows may repeat a key)")

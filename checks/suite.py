@@ -14,7 +14,7 @@ earlier delivery, the share of rows set aside) read ``audit.load_files`` and liv
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
 
@@ -22,6 +22,7 @@ import duckdb
 
 from checks.expectations import Expectation, Observation, column_sql, failing_predicate, q
 from crosscheck.settings import SourceSpec, Thresholds
+from crosscheck.warehouse import schema_columns
 
 
 @dataclass
@@ -68,7 +69,7 @@ class SqlCheckEngine:
 
     def evaluate(self, con, expectations, *, source, run_date):
         out: list[Observation | None] = [None] * len(expectations)
-        present = _staging_columns(con)
+        present = schema_columns(con, "staging")
         groups: dict[tuple[str, str | None], list[int]] = {}
         for i, exp in enumerate(expectations):
             if exp.kind == "column_exists":
@@ -100,7 +101,7 @@ class SqlCheckEngine:
 
 def _failing(exp: Expectation) -> str:
     # the group's WHERE already restricts the rows; the predicate without it
-    return failing_predicate(Expectation(**{**exp.__dict__, "where": None}))
+    return failing_predicate(replace(exp, where=None))
 
 
 def _observation(exp: Expectation, first, second) -> Observation:
@@ -127,14 +128,6 @@ def _compound_unique(con, exp: Expectation) -> Observation:
         f"SELECT count(*), count(*) FILTER (n > 1) FROM (SELECT count(*) OVER (PARTITION BY {keys}) AS n "
         f"FROM staging.{q(exp.table)} WHERE {present})").fetchone()
     return Observation(n == 0 or (n - bad) / n >= exp.mostly, n, bad, None)
-
-
-def _staging_columns(con) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for table, column in con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                                     "WHERE table_schema = 'staging'").fetchall():
-        out.setdefault(table, set()).add(column)
-    return out
 
 
 # --- checks on the load audit -------------------------------------------------------------------------------

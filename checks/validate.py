@@ -26,21 +26,16 @@ from pathlib import Path
 
 import duckdb
 
-from checks.expectations import Expectation, Observation, build_expectations, column_sql, describe, failing_predicate, q
+from checks.expectations import Expectation, Observation, build_expectations, describe, failing_predicate, q
 from checks.suite import (CheckContext, CheckEngine, CheckResult, SqlCheckEngine, check_load_accepted,
                           check_quarantine_share, check_required_columns, check_repeated_delivery)
 from connectors.audit import ensure_audit_tables
 from crosscheck.safety import mask_ids
 from crosscheck.settings import SourcesConfig, Thresholds, load_sources, load_thresholds
+from crosscheck.warehouse import fetch_dicts, schema_columns, table_columns
 
 USABLE = ("ok",)
 FRESHNESS = "freshness"
-
-
-def _dicts(con, sql: str, params: list) -> list[dict]:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, run_date: date, *,
@@ -54,7 +49,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
     ensure_audit_tables(con)
     con.execute("DELETE FROM audit.check_results WHERE run_date = ? AND source = ?", [run_date, source])
     con.execute("DELETE FROM audit.source_status WHERE run_date = ? AND source = ?", [run_date, source])
-    loads = _dicts(con, "SELECT * FROM audit.source_loads WHERE run_date = ? AND source = ? "
+    loads = fetch_dicts(con, "SELECT * FROM audit.source_loads WHERE run_date = ? AND source = ? "
                         "ORDER BY loaded_at DESC LIMIT 1", [run_date, source])
     load = loads[0] if loads else None
     if load is None or load["status"] == "missing" or load["delivery_date"] is None:
@@ -129,18 +124,13 @@ def _result(source: str, exp: Expectation, obs: Observation) -> CheckResult:
 
 
 def _files(con, source: str, run_date: date) -> list[dict]:
-    return _dicts(con, "SELECT * FROM audit.load_files WHERE run_date = ? AND source = ? "
+    return fetch_dicts(con, "SELECT * FROM audit.load_files WHERE run_date = ? AND source = ? "
                        "ORDER BY table_name, file_name", [run_date, source])
 
 
 def _staged_columns(con, tables: list[str]) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {t: set() for t in tables}
-    for table, column in con.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'staging'"
-            ).fetchall():
-        if table in out:
-            out[table].add(column)
-    return out
+    present = schema_columns(con, "staging")
+    return {t: present.get(t, set()) for t in tables}
 
 
 def _previous_rows(con, source: str, spec, delivery: date, run_date: date) -> dict[str, tuple[int, date]]:
@@ -177,9 +167,7 @@ def quarantine_failing_rows(con, source: str, spec, expectations: list[Expectati
         n = con.execute("SELECT count(*) FROM _failing").fetchone()[0]
         if n:
             meta = {"_file", "_row", "_delivery_date", "_excel_damaged"}
-            raw_cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ? "
-                "ORDER BY ordinal_position", [table]).fetchall() if r[0] not in meta]
+            raw_cols = [c for c in table_columns(con, "raw", table) if c not in meta]
             struct = ", ".join(f"{q(c)} := r.{q(c)}" for c in raw_cols) or "x := NULL"
             con.execute(f"INSERT INTO audit.quarantine SELECT ?, ?, ?, f._file, f._delivery_date, f._row, f.reason, "
                         f"to_json(struct_pack({struct})) FROM _failing f "
@@ -226,7 +214,7 @@ def _finish(con, source, as_of, run_date, max_age, delivery_date, age, status, r
 def source_statuses(con: duckdb.DuckDBPyConnection, run_date: date) -> dict[str, dict]:
     """Tonight's verdict per source (what the rules stage consults before evaluating a rule)."""
     ensure_audit_tables(con)
-    return {r["source"]: r for r in _dicts(con, "SELECT * FROM audit.source_status WHERE run_date = ?", [run_date])}
+    return {r["source"]: r for r in fetch_dicts(con, "SELECT * FROM audit.source_status WHERE run_date = ?", [run_date])}
 
 
 def usable_sources(con: duckdb.DuckDBPyConnection, run_date: date) -> set[str]:

@@ -38,7 +38,7 @@ import duckdb
 import pandas as pd
 from pypinyin import Style, lazy_pinyin
 
-from crosscheck.warehouse import table_exists
+from crosscheck.warehouse import table_columns, table_exists
 from linkage.names import agreement, canonical
 
 MODEL_PATH = Path(__file__).with_name("model") / "fuzzy_model.json"
@@ -122,8 +122,7 @@ def _district_sql(expr: str, districts: list[str]) -> str:
 def _build_candidates(con) -> int:
     """fz_cand: every hukou person (and roster member without one) with attributes and name keys."""
     districts = _districts(con)
-    hk = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                     "WHERE table_schema='staging' AND table_name='hukou'").fetchall()]
+    hk = table_columns(con, "staging", "hukou")
     col = lambda c, t="VARCHAR": c if c in hk else f"CAST(NULL AS {t})"  # noqa: E731
     roster = table_exists(con, "staging", "roster")
     con.execute(f"""
@@ -169,8 +168,7 @@ def _table_spec(settings: dict, table: str) -> dict:
 
 def _build_records(con, table: str, spec: dict, training: bool) -> int:
     """fz_rec: the table's records to compare (training: valid IDs, with the true person kept aside)."""
-    cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_schema='staging' AND table_name=?", [table]).fetchall()}
+    cols = set(table_columns(con, "staging", table))
     districts = _districts(con)
     dcol = spec.get("district_from")
     district = _district_sql(dcol, districts) if dcol in cols else "CAST(NULL AS VARCHAR)"

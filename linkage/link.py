@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from crosscheck.settings import SourcesConfig
-from crosscheck.warehouse import table_exists
+from crosscheck.warehouse import table_columns, table_exists
 from linkage.names import agreement
 from linkage.repair import build_repairs, id_key, repairable
 
@@ -52,8 +52,7 @@ def link_table(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def list_unlinked(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_schema = 'staging' AND table_name = ?", [table]).fetchall()}
+    cols = set(table_columns(con, "staging", table))
     owner_seq = "CAST(r.owner_seq AS BIGINT)" if "owner_seq" in cols else "CAST(NULL AS BIGINT)"
     con.execute((SQL / "unlinked.sql").read_text(encoding="utf-8").format(table=table, id_key=id_key("r"),
                                                                           owner_seq=owner_seq))

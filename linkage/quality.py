@@ -33,7 +33,7 @@ import duckdb
 
 from crosscheck.safety import mask_ids, write_private_text
 from crosscheck.settings import SourcesConfig, load_sources
-from crosscheck.warehouse import table_exists
+from crosscheck.warehouse import table_columns, table_exists
 
 ROSTER = "roster"  # the table linked.household_person is built from (linkage/sql/household_person.sql)
 NO_DEFECT = "none"
@@ -108,9 +108,7 @@ def reason_label(reason: str | None, vocabulary: set[str] = frozenset()) -> str:
 # Measurement
 
 def _columns(con, schema: str, table: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        [schema, table]).fetchall()}
+    return set(table_columns(con, schema, table))
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -369,7 +367,7 @@ def _measure(con, truth_path, run_date, tmap, vocabulary, spec_to_staged, staged
         FROM lq_rec WHERE in_review GROUP BY ALL ORDER BY "table", records DESC, defect""")
 
     # Should have been linked, but were not: why.
-    unlinked = _records(con, f"""
+    unlinked = _records(con, """
         SELECT tbl AS "table",
                CASE
                  WHEN quarantine_reason IS NOT NULL THEN 'quarantined: ' || quarantine_reason

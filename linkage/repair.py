@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from crosscheck.warehouse import table_exists
+from crosscheck.warehouse import table_columns, table_exists
 from linkage.names import agreement
 
 SQL = Path(__file__).with_name("sql")
@@ -48,8 +48,7 @@ def id_key(alias: str = "") -> str:
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_schema = 'staging' AND table_name = ?", [table]).fetchall()}
+    return set(table_columns(con, "staging", table))
 
 
 def repairable(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -19,18 +19,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from crosscheck.safety import mask_ids, write_private_text
 from crosscheck.settings import SourcesConfig, load_sources
-from crosscheck.warehouse import table_exists
+from crosscheck.warehouse import fetch_dicts, table_exists
 
 TEMPLATES = Path(__file__).with_name("templates")
 ROWS_SHOWN = 8          # row numbers listed per (file, reason) before "and n more"
 TREND_NIGHTS = 14
 REUSED_NOTE = re.compile(r"(; )?字节未变，沿用.*?not read again\)")
-
-
-def _dicts(con, sql: str, params: list) -> list[dict]:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def reason_kind(reason: str) -> str:
@@ -50,11 +44,11 @@ def delivery_problems(con: duckdb.DuckDBPyConnection, run_date: date) -> list[di
     if not table_exists(con, "audit", "source_status"):
         return []
     out: list[dict] = []
-    for r in _dicts(con, "SELECT source, status, reason FROM audit.source_status WHERE run_date = ? AND status <> 'ok' "
+    for r in fetch_dicts(con, "SELECT source, status, reason FROM audit.source_status WHERE run_date = ? AND status <> 'ok' "
                          "ORDER BY source", [run_date]):
         out.append({"source": r["source"], "level": "source", "file": None, "rows": [], "count": None,
                     "status": r["status"], "reason": mask_ids(r["reason"] or r["status"])})
-    for r in _dicts(con, "SELECT source, table_name, file_name, status, message FROM audit.load_files "
+    for r in fetch_dicts(con, "SELECT source, table_name, file_name, status, message FROM audit.load_files "
                          "WHERE run_date = ? AND (status <> 'loaded' OR message IS NOT NULL) "
                          "ORDER BY source, table_name, file_name", [run_date]):
         reason = r["message"] or ""
@@ -66,7 +60,7 @@ def delivery_problems(con: duckdb.DuckDBPyConnection, run_date: date) -> list[di
         reason = reason or r["status"]
         out.append({"source": r["source"], "level": "file", "file": r["file_name"], "rows": [], "count": None,
                     "status": r["status"], "reason": mask_ids(reason)})
-    quarantined = _dicts(con, "SELECT source, table_name, file_name, row_no, reason FROM audit.quarantine "
+    quarantined = fetch_dicts(con, "SELECT source, table_name, file_name, row_no, reason FROM audit.quarantine "
                               "WHERE run_date = ? AND row_no IS NOT NULL ORDER BY source, file_name, row_no", [run_date])
     groups: dict[tuple, dict] = {}
     for r in quarantined:
@@ -95,15 +89,15 @@ def problem_line(p: dict) -> str:
 def source_board(con: duckdb.DuckDBPyConnection, run_date: date, cfg: SourcesConfig | None = None) -> list[dict]:
     """One entry per configured source for the dashboard."""
     cfg = cfg or load_sources()
-    status = {r["source"]: r for r in _dicts(con, "SELECT * FROM audit.source_status WHERE run_date = ?", [run_date])}
-    files = _dicts(con, "SELECT source, count(*) AS files, sum(rows_read) AS rows_read, sum(rows_staged) AS rows_staged, "
+    status = {r["source"]: r for r in fetch_dicts(con, "SELECT * FROM audit.source_status WHERE run_date = ?", [run_date])}
+    files = fetch_dicts(con, "SELECT source, count(*) AS files, sum(rows_read) AS rows_read, sum(rows_staged) AS rows_staged, "
                         "sum(rows_quarantined) AS rows_quarantined FROM audit.load_files WHERE run_date = ? "
                         "GROUP BY source", [run_date])
     files = {r["source"]: r for r in files}
-    checks = _dicts(con, "SELECT source, table_name, check_name, passed, critical, message FROM audit.check_results "
+    checks = fetch_dicts(con, "SELECT source, table_name, check_name, passed, critical, message FROM audit.check_results "
                          "WHERE run_date = ? ORDER BY source, critical DESC, passed, table_name, check_name", [run_date])
     reasons: dict[str, dict[str, int]] = {}
-    for r in _dicts(con, "SELECT source, reason, count(*) AS n FROM audit.quarantine WHERE run_date = ? "
+    for r in fetch_dicts(con, "SELECT source, reason, count(*) AS n FROM audit.quarantine WHERE run_date = ? "
                          "GROUP BY ALL", [run_date]):
         kinds = reasons.setdefault(r["source"], {})
         kind = mask_ids(reason_kind(r["reason"]))
@@ -130,7 +124,7 @@ def source_board(con: duckdb.DuckDBPyConnection, run_date: date, cfg: SourcesCon
 
 def _trend(con, run_date: date) -> dict[str, list[dict]]:
     since = run_date - timedelta(days=TREND_NIGHTS * 3)
-    rows = _dicts(con, """
+    rows = fetch_dicts(con, """
         SELECT s.source, s.run_date, s.status, s.delivery_date,
                coalesce(sum(f.rows_staged), 0) AS rows_staged, coalesce(sum(f.rows_quarantined), 0) AS rows_quarantined
         FROM audit.source_status s
@@ -167,7 +161,7 @@ def sparkline(points: list[dict], width: int = 160, height: int = 36) -> str:
 def skipped_rules(con: duckdb.DuckDBPyConnection, run_date: date) -> list[dict]:
     if not table_exists(con, "flags", "rule_runs"):
         return []
-    return [{**r, "reason": mask_ids(r["reason"] or "")} for r in _dicts(
+    return [{**r, "reason": mask_ids(r["reason"] or "")} for r in fetch_dicts(
         con, "SELECT rule, name, status, reason FROM flags.rule_runs WHERE run_date = ? AND status <> 'evaluated' "
              "ORDER BY rule", [run_date])]
 
