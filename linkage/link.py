@@ -3,10 +3,13 @@
 Records link by exact normalised ID (after width, space, case and 15→18 repair in staging), or by the ID
 linkage/repair.py repaired (a typo, a transposition, an old/new area code, an Excel-damaged number: only
 when exactly one known person fits and the name agrees). Roster IDs are repaired the same way before the
-households are built. Each output row says how it was linked (link_method id_exact | id_repaired,
+households are built. Each output row says how it was linked (link_method id_exact | id_repaired | fuzzy,
 link_score, link_agreed: what was repaired and what agreed, never an ID or a name), so every flag can
 explain itself. Records whose ID is unusable or belongs to nobody known go to linked.unlinked with the
-reason; exact-ID matches whose name clearly disagrees go to linked.review.
+reason; exact-ID matches whose name clearly disagrees go to linked.review. For the tables that
+``fuzzy_link_tables`` (config/thresholds.yaml) names, records without a usable ID then go through the
+probabilistic fallback (linkage/fuzzy.py): accepted links join linked.<table> as ``fuzzy`` with their match
+probability as link_score, the band below goes to linked.fuzzy_review.
 """
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from crosscheck.settings import SourcesConfig
+from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
 from crosscheck.warehouse import table_columns, table_exists
+from linkage.fuzzy import create_fuzzy_review, fuzzy_link
 from linkage.names import agreement
 from linkage.repair import build_repairs, id_key, repairable
 
@@ -76,8 +80,30 @@ def guard_names(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.unregister("name_verdicts")
 
 
-def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig) -> dict[str, int]:
-    """Build linked.household_person, then linked.<table> for every staged person table."""
+def add_fuzzy_links(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Link the table's records without a usable ID probabilistically (linkage/fuzzy.py) and add the accepted
+    ones to linked.<table> as link_method 'fuzzy' (link_score = match probability); they leave
+    linked.unlinked. Candidates below the acceptance threshold stay in linked.fuzzy_review."""
+    counts = fuzzy_link(con, table)
+    if not counts["linked"]:
+        return 0
+    con.execute(f"""
+        INSERT INTO linked.{table} BY NAME
+        SELECT r.*, f.household_id, f.person_id, hp.person_name, f.kin, 'fuzzy' AS link_method,
+               f.match_probability AS link_score, f.link_agreed
+        FROM linked.fuzzy_{table} f
+        JOIN staging.{table} r USING (_file, _row)
+        JOIN (SELECT DISTINCT household_id, person_id, person_name FROM linked.household_person) hp
+          USING (household_id, person_id)""")
+    con.execute(f"DELETE FROM linked.unlinked u USING linked.fuzzy_{table} f "
+                f"WHERE u.record_table = ? AND u._file = f._file AND u._row = f._row", [table])
+    return counts["linked"]
+
+
+def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
+             thresholds: Thresholds | None = None) -> dict[str, int]:
+    """Build linked.household_person, then linked.<table> for every staged person table (with the
+    probabilistic fallback for the tables ``fuzzy_link_tables`` names)."""
     if not table_exists(con, "staging", "hukou"):
         # No hukou ever delivered: members still link, relatives cannot be known (R05 is skipped).
         con.execute("CREATE TABLE staging.hukou (id_norm VARCHAR, name VARCHAR, hukou_no VARCHAR)")
@@ -91,8 +117,13 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig) -> dict[str
     counts["household_person"] = build_household_persons(con)
     if repairable(con, "roster"):
         list_unlinked(con, "roster")
+    fuzzy_tables = (thresholds or load_thresholds()).fuzzy_link_tables
+    create_fuzzy_review(con, replace=True)        # tonight's review band only
     for table in tables:
         counts[table] = link_table(con, table)
+        if table in fuzzy_tables:
+            counts[f"{table}_fuzzy"] = add_fuzzy_links(con, table)
+            counts[table] += counts[f"{table}_fuzzy"]
     counts["review"] = con.execute("SELECT count(*) FROM linked.review").fetchone()[0]
     counts["unlinked"] = con.execute("SELECT count(*) FROM linked.unlinked").fetchone()[0]
     return counts

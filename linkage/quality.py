@@ -7,7 +7,8 @@ record of the deliveries actually loaded that night (staged in ``staging.<table>
 
 - links made and how many are right (``person_id = true_id``): precision;
 - records that should be linked (their true person is a household person) and how many are: recall;
-- the review band (``linked.review``): ID matches set aside because the names disagree, split into
+- the review band (``linked.review``: ID matches set aside because the names disagree; and
+  ``linked.fuzzy_review``: records without an ID whose best candidate fell below acceptance), split into
   "truly the roster person" and "truly someone else";
 - records left unlinked that should have been linked, by the truth's defect label(s) and the pipeline's
   view (quarantined and why, ID status in staging, set aside for review, person missing from
@@ -249,6 +250,11 @@ def _measure(con, truth_path, run_date, tmap, vocabulary, spec_to_staged, staged
         review_unmatched = con.execute("""SELECT count(*) FROM linked.review r WHERE NOT EXISTS (
             SELECT 1 FROM lq_staged s WHERE s.tbl = r.record_table AND s.file = r._file AND s."row" = r._row
               AND s.id_norm = r.person_id)""").fetchone()[0]
+    if table_exists(con, "linked", "fuzzy_review"):     # records without an ID, best candidate below accept
+        con.execute("""INSERT INTO lq_review
+            SELECT DISTINCT f.record_table, s.file, s.d, s."row", s.owner_seq, CAST(f.person_id AS VARCHAR)
+            FROM linked.fuzzy_review f JOIN lq_staged s
+              ON s.tbl = f.record_table AND s.file = f._file AND s."row" = f._row""")
 
     # Household persons as linked, and the roster's true members (whose roster ID may be damaged).
     if table_exists(con, "linked", "household_person"):
@@ -383,7 +389,7 @@ def _measure(con, truth_path, run_date, tmap, vocabulary, spec_to_staged, staged
                defect, count(*) AS records,
                count(*) FILTER (WHERE person_linked) AS person_linked_elsewhere
         FROM lq_rec WHERE should AND NOT correct
-        GROUP BY ALL ORDER BY "table", records DESC, pipeline_view, defect""")
+        GROUP BY ALL ORDER BY "table", records DESC, pipeline_view, defect, person_linked_elsewhere""")
 
     # False links.
     false_links = _records(con, """
@@ -394,7 +400,7 @@ def _measure(con, truth_path, run_date, tmap, vocabulary, spec_to_staged, staged
                count(*) AS links
         FROM lq_rec r JOIN lq_links l USING (tbl, file, d, "row", owner_seq)
         WHERE l.person_id <> r.true_id
-        GROUP BY ALL ORDER BY "table", links DESC, l.method, r.defect""")
+        GROUP BY ALL ORDER BY "table", links DESC, l.method, r.defect, truly""")
 
     # Links on staged rows the truth does not know (should be none).
     no_truth = _records(con, """
@@ -507,7 +513,7 @@ def format_link_quality(result: dict, *, precision_target: float = 0.999, recall
                     [[m["source"], m["table"], m["method"], m["links"], m["correct"], m["false"], m["precision"],
                       m["found"], m["recall_share"]] for m in r["methods"]]) + [""]
 
-    lines += ["## Review band (ID matches set aside because the names disagree)", ""]
+    lines += ["## Review band (ID matches whose names disagree; fuzzy candidates below the acceptance threshold)", ""]
     if r["review"]:
         lines += _table(["table", "defect", "records", "truly the roster person", "truly someone else",
                          "no person"],

@@ -91,3 +91,65 @@ def test_link_agreed_holds_no_name_or_id(model):
     for text in texts:
         assert not re.search(r"\d{6,}", text)
         assert not any(n in text for n in ("冼", "瑾", "萱", "王伟"))
+
+
+@pytest.mark.parametrize("canon", ["张伟", "欧阳娜娜", "买买提艾力", "王yan", "a", "李?", "阿依古丽tursun", "冼瑾萱"])
+def test_name_keys_built_in_sql_equal_the_python_reference(canon):
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE names AS SELECT ? AS canon", [canon])
+    fuzzy.build_name_keys(con, "names", "keys")
+    assert sorted(con.execute("SELECT kind, key FROM keys").fetchall()) == sorted(fuzzy.name_keys(canon))
+
+
+def test_night_links_an_id_less_cremation_record_as_fuzzy_and_explains_it():
+    """link_all, end to end on staged rows: the record without an ID of a roster member with a rare name
+    joins linked.cremation as ``fuzzy`` with its probability; a 王伟 without an ID stays unlinked with its
+    reason; an exact-ID record is untouched."""
+    from crosscheck.settings import load_sources
+    from crosscheck.warehouse import connect
+    from linkage.link import link_all
+    from tests.staging_builder import stage
+
+    from crosscheck.idnum import check_digit
+
+    def valid(body17: str) -> str:
+        return body17 + check_digit(body17)
+
+    rare, wang, exact = valid("42088119450505001"), valid("42088119450505003"), valid("42088119500101001")
+    filler = [(valid(f"4208811950{k:07d}"), *rest) for k, (_, *rest) in enumerate(FILLER)]
+    hukou = [dict(id_number=i, name=n, birth_date=b, hukou_no=h, address=a, person_status=s, deregistration_date=d)
+             for i, n, b, h, a, s, d in filler + [_dead(rare, "冼瑾萱"), _dead(wang, "王伟"),
+                                                  _dead(valid("42088119450505004"), "王伟")]]
+    hukou.append(dict(id_number=exact, name="郑十全", birth_date=date(1950, 1, 1), hukou_no="X9",
+                      address="钟祥市郢中街道", person_status="0", deregistration_date=None))
+    roster = [dict(household_id=f"H{k}", category="农村低保", management_class="A", name=n, id_number=i,
+                   relation="户主", household_size=1, monthly_payment=375, district="钟祥市", township="郢中街道",
+                   village="某村", start_date=date(2020, 1, 1))
+              for k, (n, i) in enumerate([("冼瑾萱", rare), ("王伟", wang), ("郑十全", exact)])]
+    cremation = [dict(name="冼瑾萱", id_number=None, death_date=DEATH, funeral_home="钟祥市殡仪馆"),
+                 dict(name="王伟", id_number=None, death_date=DEATH, funeral_home="钟祥市殡仪馆"),
+                 dict(name="郑十全", id_number=exact, death_date=DEATH, funeral_home="钟祥市殡仪馆")]
+    con = connect(":memory:")
+    for table, rows in (("roster", roster), ("hukou", hukou), ("cremation", cremation)):
+        stage(con, table, rows, date(2026, 11, 20))
+    counts = link_all(con, load_sources())
+    assert counts["cremation_fuzzy"] == 1 and counts["cremation"] == 2
+    got = con.execute("SELECT _row, person_id, household_id, link_method, link_score, link_agreed "
+                      "FROM linked.cremation ORDER BY _row").fetchall()
+    assert [(r[0], r[1], r[2], r[3]) for r in got] == [(1, rare, "H0", "fuzzy"), (3, exact, "H2", "id_exact")]
+    assert 0.999 <= got[0][4] < 1.0 and "name exact" in got[0][5] and "district" in got[0][5]
+    assert con.execute("SELECT _row, reason FROM linked.unlinked WHERE record_table = 'cremation'").fetchall() \
+        == [(2, "no ID delivered")]
+
+
+def test_canonical_names_in_sql_equal_linkage_names():
+    """The fuzzy linker canonicalises plain Han names in DuckDB; every other name through linkage.names."""
+    from linkage.names import canonical
+
+    names = ["張偉", "王伟", "於小明", "乾隆", "买买提·艾力", "张 三", "王?", "李Yan", "𠀀明", "欧阳娜娜", "", None]
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE src AS SELECT unnest(?::VARCHAR[]) AS cand_name", [names])
+    fuzzy._with_canonical_names(con, "src", "cand_name", "out")
+    got = dict(con.execute("SELECT cand_name, canon FROM out").fetchall())
+    assert got == {n: canonical(n) for n in names if n and canonical(n)}
+    assert got["張偉"] == "张伟" and got["於小明"] == "於小明"
