@@ -40,6 +40,7 @@ class Expectation:
     mostly: float = 1.0              # share of checked non-null values that must pass
     critical: bool = True            # failing it rejects the source (freshness: makes it stale)
     quarantine: bool = False         # rows failing it are moved to audit.quarantine
+    note_rows: bool = False          # rows failing it stay in staging and are listed in audit.row_notes
     derive: str | None = None        # SQL expression over the staging row, checked under the name ``column``
     where: str | None = None         # SQL condition: only these rows are checked
     label: str = ""                  # the column as delivered, for messages (「HPZL」)
@@ -196,11 +197,15 @@ def _column_level(table: str, delivered: str, cs: ColumnSpec, code_tables: dict[
         else:
             derive, column = None, cs.name
         what = "日期" if cs.type in ("date", "timestamp", "month") else "数值"
+        keep = cs.range.keep_rows
         out.append(Expectation(
             "values_in_range", table, "values_between", column=column, derive=derive, min_value=lo, max_value=hi,
-            mostly=1 - max_failure, quarantine=True, label=delivered, value_column=cs.name,
-            reason=f"{label}{what}「{{value}}」超出合理范围 {fmt_value(lo)}～{fmt_value(hi)} "
-                   f"({delivered} {{value}} outside {fmt_value(lo)}..{fmt_value(hi)})"))
+            mostly=1 - max_failure, critical=not keep, quarantine=not keep, note_rows=keep, label=delivered,
+            value_column=cs.name,
+            reason=f"{label}{what}「{{value}}」超出合理范围 {fmt_value(lo)}～{fmt_value(hi)}"
+                   + ("，行已保留，规则按核对日期取舍 " if keep else " ")
+                   + f"({delivered} {{value}} outside {fmt_value(lo)}..{fmt_value(hi)}"
+                   + ("; row kept, the rules apply their as-of date)" if keep else ")")))
     return out
 
 

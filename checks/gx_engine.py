@@ -363,6 +363,8 @@ def _meta(exp: Expectation, position: int) -> dict:
         meta["label"] = exp.label
     if exp.quarantine:
         meta["quarantine"] = True
+    if exp.note_rows:
+        meta["note_rows"] = True
     return meta
 
 
@@ -420,6 +422,8 @@ def notes(exp: Expectation) -> list[str]:
                "不通过仅提示 (failing is reported only)")
     if exp.quarantine and exp.reason:
         out.append(f"不符合的行移入隔离区 (failing rows are quarantined): {exp.reason}")
+    if exp.note_rows and exp.reason:
+        out.append(f"不符合的行保留并逐行列出 (failing rows are kept and listed): {exp.reason}")
     return out
 
 

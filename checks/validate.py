@@ -13,7 +13,9 @@ verdict to ``audit.source_status``:
 
 Rows that fail a row-level expectation (a code outside its code table, a date or amount out of range) are
 moved from staging to ``audit.quarantine`` with the reason, and ``audit.load_files`` keeps
-rows_read = rows_staged + rows_quarantined for every file.
+rows_read = rows_staged + rows_quarantined for every file. A range marked ``keep_rows`` (a registration
+dated after the delivery, which POLICY.md expects and the rules ignore by date) leaves its rows in staging
+and lists them in ``audit.row_notes`` instead.
 
 POLICY.md: a rule whose source is not ``ok`` is not evaluated that night (raises and clears nothing);
 the other sources go on. Re-running a night replaces that night's rows for the source.
@@ -49,6 +51,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
     ensure_audit_tables(con)
     con.execute("DELETE FROM audit.check_results WHERE run_date = ? AND source = ?", [run_date, source])
     con.execute("DELETE FROM audit.source_status WHERE run_date = ? AND source = ?", [run_date, source])
+    con.execute("DELETE FROM audit.row_notes WHERE run_date = ? AND source = ?", [run_date, source])
     loads = fetch_dicts(con, "SELECT * FROM audit.source_loads WHERE run_date = ? AND source = ? "
                         "ORDER BY loaded_at DESC LIMIT 1", [run_date, source])
     load = loads[0] if loads else None
@@ -76,6 +79,7 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
         moved = quarantine_failing_rows(con, source, spec, expectations, run_date)
         if moved:
             ctx.files = _files(con, source, run_date)
+        note_failing_rows(con, source, expectations, run_date)
     results += [check_quarantine_share(ctx, table) for table in spec.tables]
     for r in results:
         r.engine = r.engine or engine.name
@@ -185,6 +189,18 @@ def quarantine_failing_rows(con, source: str, spec, expectations: list[Expectati
             moved += n
         con.execute("DROP TABLE IF EXISTS _failing")
     return moved
+
+
+def note_failing_rows(con, source: str, expectations: list[Expectation], run_date: date) -> int:
+    """List rows failing a keep-rows expectation in audit.row_notes (they stay in staging). Returns how many."""
+    noted = 0
+    for e in expectations:
+        if not e.note_rows:
+            continue
+        noted += con.execute(
+            f"INSERT INTO audit.row_notes SELECT ?, ?, ?, _file, _delivery_date, _row, {_reason_sql(e)} "
+            f"FROM staging.{q(e.table)} WHERE {failing_predicate(e)}", [run_date, source, e.table]).fetchone()[0]
+    return noted
 
 
 def _reason_sql(exp: Expectation) -> str:

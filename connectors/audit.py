@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS audit.quarantine (
     row_no BIGINT, reason VARCHAR,
     raw_record VARCHAR);       -- the delivered record as JSON (or as text); holds personal data
 
+-- rows kept in staging but worth a steward's look (a registration dated after the delivery): validation
+-- lists them here with the reason, so they are reported by file and row without being set aside
+CREATE TABLE IF NOT EXISTS audit.row_notes (
+    run_date DATE, source VARCHAR, table_name VARCHAR, file_name VARCHAR, delivery_date DATE,
+    row_no BIGINT, reason VARCHAR);
+
 -- the configuration a load was read under (connectors/reuse.py: a load is reused only under the same one)
 ALTER TABLE audit.source_loads ADD COLUMN IF NOT EXISTS config_sha VARCHAR;
 

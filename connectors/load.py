@@ -429,17 +429,16 @@ def _stage(con, defaults, source: str, table: str, tspec: TableSpec, raw_cols: l
                            f"{lit(label + _TYPE_WORDS[cs.type])} END")
     # An exact duplicate of an earlier row of the same delivery (every delivered value equal) would be
     # counted twice (two bank balances, two tax rows): the later copies are quarantined, not dropped.
-    same_row = ", ".join(q(c) for c in raw_cols) or "NULL"
-    inner.append(f"row_number() OVER (PARTITION BY {same_row} ORDER BY _file, _row) AS _dup_rank")
-    inner.append(f"first_value(_file || ' 第 ' || _row || ' 行') OVER (PARTITION BY {same_row} "
-                 f"ORDER BY _file, _row) AS _dup_of")
-    reasons.append("CASE WHEN _dup_rank > 1 THEN '与' || _dup_of || '完全重复 (exact duplicate row)' END")
+    _exact_duplicates(con, table, raw_cols, accept and not tspec.keep_exact_duplicates)
+    inner.append("d._dup_of")
+    reasons.append("CASE WHEN _dup_of IS NOT NULL THEN '与' || _dup_of || '完全重复 (exact duplicate row)' END")
     tmp = f"_typed_{table}"
-    drop = ", ".join([f"_t{i}" for i in range(len(tspec.columns))] + ["_dup_rank", "_dup_of"])
+    drop = ", ".join([f"_t{i}" for i in range(len(tspec.columns))] + ["_dup_of"])
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {q(tmp)} AS SELECT * EXCLUDE ({drop}), "
         f"concat_ws('；', {', '.join(reasons)}) AS _reason FROM ("
-        f"SELECT {', '.join(inner)}, _file, _row, _delivery_date, _excel_damaged FROM raw.{q(table)}"
+        f"SELECT {', '.join(inner)}, _file, _row, _delivery_date, _excel_damaged FROM raw.{q(table)} "
+        f"LEFT JOIN _dups d USING (_file, _row)"
         + (") " if accept else " WHERE false) "))
     quarantined: dict[str, int] = {}
     if accept:
@@ -460,9 +459,31 @@ def _stage(con, defaults, source: str, table: str, tspec: TableSpec, raw_cols: l
     staged = dict(con.execute(f"SELECT _file, count(*) FROM staging.{q(table)} GROUP BY _file").fetchall())
     if tspec.explode is not None:
         _explode(con, table, tspec)
-    for temp in [tmp, "_names", *(f"_ids{k}" for k in range(len(tspec.columns)))]:
+    for temp in [tmp, "_names", "_dups", *(f"_ids{k}" for k in range(len(tspec.columns)))]:
         con.execute(f"DROP TABLE IF EXISTS {q(temp)}")
     return staged, quarantined
+
+
+def _exact_duplicates(con, table: str, raw_cols: list[str], look: bool) -> None:
+    """TEMP _dups(_file, _row, _dup_of): every later copy of a row whose delivered values all equal an earlier
+    row's, with where the first copy is. Rows are first grouped by a 64-bit hash of their values (cheap, one
+    pass) and only rows sharing a hash are compared value by value, so a hash collision never merges rows."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _dups (_file VARCHAR, _row BIGINT, _dup_of VARCHAR)")
+    if not look or not raw_cols:
+        return
+    values = ", ".join(q(c) for c in raw_cols)
+    con.execute(f"""
+        INSERT INTO _dups
+        WITH hashed AS (SELECT _file, _row, hash({values}) AS h, {values} FROM raw.{q(table)}),
+        shared AS (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1),
+        candidates AS (SELECT * FROM hashed WHERE h IN (SELECT h FROM shared)),
+        ranked AS (
+            SELECT _file, _row,
+                   row_number() OVER (PARTITION BY {values} ORDER BY _file, _row) AS copy_no,
+                   first_value(_file || ' 第 ' || _row || ' 行') OVER (PARTITION BY {values}
+                                                                     ORDER BY _file, _row) AS first_copy
+            FROM candidates)
+        SELECT _file, _row, first_copy FROM ranked WHERE copy_no > 1""")
 
 
 def _typed_expr(src: str, t: str, cs: ColumnSpec, defaults) -> str:

@@ -252,3 +252,41 @@ def test_duplicate_keys_are_reported_not_quarantined(tmp_path, con):
     assert out["status"] == "ok" and not c["passed"] and not c["critical"]
     assert "重复 2 / 20 行" in c["message"]
     assert con.execute("SELECT count(*) FROM staging.roster").fetchone()[0] == 20
+
+
+def test_keep_rows_range_lists_the_row_for_stewards_but_keeps_it_staged(tmp_path, con):
+    """A registration dated after the delivery is the department's record (POLICY.md: it does not count on
+    the as-of date, which the rules decide): with ``keep_rows`` it stays staged and is listed by row."""
+    from crosscheck.settings import load_sources
+    from reports.stewards import delivery_problems, problem_line
+
+    cfg = load_sources()
+    source = cfg.sources["roster"]
+    table = source.tables["roster"]
+    column = table.columns["救助开始日期"]
+    column = column.model_copy(update={"range": column.range.model_copy(update={"keep_rows": True})})
+    table = table.model_copy(update={"columns": {**table.columns, "救助开始日期": column}})
+    source = source.model_copy(update={"tables": {**source.tables, "roster": table}})
+    cfg = cfg.model_copy(update={"sources": {**cfg.sources, "roster": source}})
+    rows = [good_row(i) for i in range(40)]
+    rows[7][12] = "2024-09-01"                 # after the delivery date + 31 days
+    write_rows(tmp_path, "2024-05-01", rows)
+    load_source(con, tmp_path, "roster", date(2024, 5, 3), date(2024, 5, 3))
+    out = validate_source(con, "roster", date(2024, 5, 3), date(2024, 5, 3), sources=cfg)
+    assert out["status"] == "ok", out["reason"]
+    assert con.execute("SELECT count(*) FROM audit.quarantine").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM staging.roster").fetchone()[0] == 40
+    assert con.execute("SELECT rows_read, rows_staged, rows_quarantined FROM audit.load_files").fetchall() == [(40, 40, 0)]
+    notes = con.execute("SELECT file_name, row_no, reason FROM audit.row_notes").fetchall()
+    assert [(f, r) for f, r, _ in notes] == [("roster.csv", 8)]
+    assert "「救助开始日期」日期「2024-09-01」超出合理范围" in notes[0][2] and "行已保留" in notes[0][2]
+    kept = [p for p in delivery_problems(con, date(2024, 5, 3)) if p["status"] == "kept"]
+    assert len(kept) == 1 and kept[0]["rows"] == [8]
+    assert "roster · roster.csv · 第 8 行" in problem_line(kept[0])
+    # re-validating the night lists the row once, not twice
+    validate_source(con, "roster", date(2024, 5, 3), date(2024, 5, 3), sources=cfg)
+    assert con.execute("SELECT count(*) FROM audit.row_notes").fetchone()[0] == 1
+    # without keep_rows the same row is quarantined (the default)
+    con.execute("DELETE FROM audit.row_notes")
+    out = night(con, tmp_path, "roster", date(2024, 5, 3))
+    assert con.execute("SELECT row_no FROM audit.quarantine").fetchall() == [(8,)]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from datetime import date
@@ -102,13 +101,34 @@ def test_repeated_unusual_names_and_ids_do_not_duplicate_rows(tmp_path, con):
     assert_accounting(con)
 
 
+def _roster_quarantining_duplicates():
+    from crosscheck.settings import load_sources
+
+    cfg = load_sources()
+    source = cfg.sources["roster"]
+    table = source.tables["roster"].model_copy(update={"keep_exact_duplicates": False})
+    source = source.model_copy(update={"tables": {"roster": table}})
+    return cfg.model_copy(update={"sources": {**cfg.sources, "roster": source}})
+
+
 def test_exact_duplicate_rows_quarantined_not_double_counted(tmp_path, con):
     rows = [roster_row(0), roster_row(1), roster_row(1), roster_row(2)]
     write_csv(tmp_path / "land/roster/2024-05-01/roster.csv", rows)
-    out = load_source(con, tmp_path / "land", "roster", D1, D1)
+    out = load_source(con, tmp_path / "land", "roster", D1, D1, sources=_roster_quarantining_duplicates())
     assert (out["rows_read"], out["rows_staged"], out["rows_quarantined"]) == (4, 3, 1)
     reason, row_no = con.execute("SELECT reason, row_no FROM audit.quarantine").fetchone()
     assert row_no == 3 and "roster.csv 第 2 行" in reason and "duplicate" in reason
+    assert_accounting(con)
+
+
+def test_roster_keeps_a_member_listed_twice_for_r08(tmp_path, con):
+    """config/sources.yaml: the roster keeps exact copies (a member listed twice is R08's finding)."""
+    rows = [roster_row(0), roster_row(1), roster_row(1), roster_row(2)]
+    write_csv(tmp_path / "land/roster/2024-05-01/roster.csv", rows)
+    out = load_source(con, tmp_path / "land", "roster", D1, D1)
+    assert (out["rows_read"], out["rows_staged"], out["rows_quarantined"]) == (4, 4, 0)
+    assert con.execute("SELECT _row FROM staging.roster WHERE id_norm = ? ORDER BY _row",
+                       [pid(1)]).fetchall() == [(2,), (3,)]
     assert_accounting(con)
 
 

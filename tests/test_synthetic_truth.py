@@ -154,3 +154,25 @@ def test_roster_counts_scale(zone):
     assert counts["城市低保"] == round(183_028 * 0.02)
     assert counts["农村低保"] == round(218_580 * 0.02)
     assert counts["特困供养"] == round(43_038 * 0.02)
+
+
+def test_identical_rows_are_only_the_planted_duplicates(zone):
+    """A delivery cannot tell two identical rows from a duplicated one, so the generator must not write
+    identical rows it means as separate records (two equal casual payments in one month are one declaration);
+    every copy of an identical row is labelled duplicate_row in the truth."""
+    out, truth, _ = zone
+    links = load_links(truth)
+    for source in ("tax", "social_insurance", "cremation", "vehicle", "housing_fund"):
+        d = current_date(out, source, AS_OF).isoformat()
+        frames = []
+        for f in files_of(out, source, current_date(out, source, AS_OF)):
+            if f.startswith("benefits") or not f.endswith(".csv") or f == "MANIFEST.csv":
+                continue
+            df = read_file(out / source / d / f)
+            frames.append(df.assign(file=f, row=range(1, len(df) + 1)))
+        rows = pd.concat(frames, ignore_index=True)
+        later = rows[rows.duplicated([c for c in rows.columns if c not in ("file", "row")], keep="first")]
+        labels = links[(links["source"] == source) & (links["delivery_date"] == d)]
+        merged = later[["file", "row"]].merge(labels, on=["file", "row"], how="left")
+        assert merged["defect"].fillna("").str.contains("duplicate_row").all(), \
+            (source, merged[~merged["defect"].fillna("").str.contains("duplicate_row")].head())
