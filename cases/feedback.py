@@ -2,8 +2,12 @@
 
 `<landing>/feedback/<YYYY-MM-DD>/*.xlsx`, each with at least the columns case_id, 核查结论 (查实 or 查否)
 and 核查说明. Every workbook not imported before (by content hash) is read; a bad row is rejected on its
-own with a message naming file, row and reason, and the rest of the workbook still counts. Importing the
-same workbook twice changes nothing.
+own with a message naming file, row and reason (what the auditor wrote is kept with it), and the rest of
+the workbook still counts. Importing the same workbook twice changes nothing.
+
+The workbook's 定期复核 sheet (reports/workbook.py) comes back the same way: a row whose 复核日期 is filled
+records that household's completed periodic review in ``ledger.reviews``, from which the next one is
+counted (cases/reviews.py).
 """
 from __future__ import annotations
 
@@ -17,10 +21,12 @@ from python_calamine import CalamineWorkbook
 
 from cases.ledger import ensure_ledger
 from crosscheck.safety import mask_ids
+from crosscheck.warehouse import table_exists
 
 SQL = Path(__file__).with_name("sql")
 CONCLUSIONS = {"查实": "confirmed", "查否": "refuted"}
 REQUIRED = ("case_id", "核查结论", "核查说明")
+REVIEW_REQUIRED = ("家庭编号", "复核日期")
 
 
 @dataclass
@@ -53,72 +59,154 @@ def _cell(value) -> str:
     return str(value).strip()
 
 
-def read_rows(path: Path) -> tuple[list[tuple[int, dict]], str | None]:
-    """(rows as (spreadsheet row number, {column: text}), error). The header is the first row that
-    names case_id; rows above it (titles) are ignored."""
+def read_sheets(path: Path) -> tuple[list[tuple[str, str, list[tuple[int, dict]]]], str | None]:
+    """([(kind, sheet name, rows as (spreadsheet row number, {column: text}))], error) for every sheet
+    with a header: ``cases`` (a row naming case_id) or ``reviews`` (家庭编号 and 复核日期). Rows above the
+    header (titles) are ignored. The error says why nothing could be read."""
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        sheet = workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
+        sheets = [(name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
+                  for name in workbook.sheet_names]
     except Exception as exc:  # a corrupt or non-xlsx file is reported, never fatal
         return [], f"cannot be read as an Excel workbook ({type(exc).__name__})"
-    for index, row in enumerate(sheet):
-        header = [_cell(v) for v in row]
-        if "case_id" in header:
-            missing = [c for c in REQUIRED if c not in header]
+    found, problems = [], []
+    for name, sheet in sheets:
+        for index, row in enumerate(sheet):
+            header = [_cell(v) for v in row]
+            kind, required = (("cases", REQUIRED) if "case_id" in header else
+                              ("reviews", REVIEW_REQUIRED) if "复核日期" in header else (None, ()))
+            if kind is None:
+                continue
+            missing = [c for c in required if c not in header]
             if missing:
-                return [], f"header lacks column(s) {', '.join(missing)}"
+                problems.append(f"sheet {name}: header lacks column(s) {', '.join(missing)}")
+                break
             rows = []
             for offset, values in enumerate(sheet[index + 1:], start=index + 2):
                 cells = [_cell(v) for v in values] + [""] * (len(header) - len(values))
                 rows.append((offset, dict(zip(header, cells))))
-            return rows, None
-    return [], "no header row with a case_id column"
+            found.append((kind, name, rows))
+            break
+    if not found:
+        return [], "; ".join(problems) or "no header row with a case_id column"
+    return found, None
+
+
+@dataclass(frozen=True)
+class _Returned:
+    """One returned workbook being imported."""
+    name: str               # feedback/<date>/<file>
+    digest: str
+    feedback_date: date
+    as_of: date
+    now: datetime
 
 
 def import_feedback(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date) -> FeedbackResult:
     ensure_ledger(con)
     con.execute((SQL / "feedback_ddl.sql").read_text(encoding="utf-8"))
     result = FeedbackResult()
-    known = {r[0] for r in con.execute("SELECT case_id FROM ledger.cases").fetchall()}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for feedback_date, path in feedback_workbooks(landing, as_of):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        name = f"feedback/{feedback_date}/{path.name}"
+        book = _Returned(f"feedback/{feedback_date}/{path.name}", digest, feedback_date, as_of, now)
         if con.execute("SELECT 1 FROM ledger.feedback_files WHERE sha256 = ?", [digest]).fetchone():
             result.already_imported += 1
             continue
         result.files += 1
-        rows, error = read_rows(path)
-        accepted = rejected = blank = 0
+        sheets, error = read_sheets(path)
         if error:
-            result.messages.append(f"{name}: workbook rejected: {error}")
-        for row_no, row in rows:
-            case_id, word, note = row.get("case_id", ""), row.get("核查结论", ""), row.get("核查说明", "")
-            if not case_id and not word and not note:
-                blank += 1
-                continue
-            reason = None
-            if case_id not in known:
-                reason = f"unknown case_id {case_id!r}" if case_id else "case_id is empty"
-            elif not word:
-                blank += 1  # not concluded yet: nothing to import, nothing wrong
-                continue
-            elif word not in CONCLUSIONS:
-                reason = f"核查结论 must be 查实 or 查否, found {word!r}"
-            if reason:
-                reason = mask_ids(reason)
-                rejected += 1
-                con.execute("INSERT INTO ledger.feedback_rejects VALUES (?, ?, ?, ?, ?, ?)",
-                            [digest, name, row_no, case_id, reason, as_of])
-                result.messages.append(f"{name} row {row_no}: rejected: {reason}")
-                continue
-            accepted += 1
-            _apply(con, case_id, word, note, feedback_date, name, row_no, digest, as_of, now)
+            result.messages.append(f"{book.name}: workbook rejected: {error}")
+        read = accepted = rejected = blank = 0
+        for kind, sheet_name, rows in sheets:
+            importer = _import_conclusions if kind == "cases" else _import_reviews
+            a, r, b = importer(con, result, rows, book, sheet_name)
+            read, accepted, rejected, blank = read + len(rows), accepted + a, rejected + r, blank + b
         con.execute("INSERT INTO ledger.feedback_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [digest, name, feedback_date, as_of, len(rows), accepted, rejected, blank, error])
+                    [digest, book.name, feedback_date, as_of, read, accepted, rejected, blank, error])
         result.accepted += accepted
         result.rejected += rejected
     return result
+
+
+def _import_conclusions(con, result: FeedbackResult, rows, book: _Returned, sheet: str) -> tuple[int, int, int]:
+    """核查结论 rows of the case sheet; returns (accepted, rejected, blank)."""
+    known = {r[0] for r in con.execute("SELECT case_id FROM ledger.cases").fetchall()}
+    accepted = rejected = blank = 0
+    for row_no, row in rows:
+        case_id, word, note = row.get("case_id", ""), row.get("核查结论", ""), row.get("核查说明", "")
+        if not case_id and not word and not note:
+            blank += 1
+            continue
+        reason = None
+        if case_id not in known:
+            reason = f"unknown case_id {case_id!r}" if case_id else "case_id is empty"
+        elif not word:
+            blank += 1  # not concluded yet: nothing to import, nothing wrong
+            continue
+        elif word not in CONCLUSIONS:
+            reason = f"核查结论 must be 查实 or 查否, found {word!r}"
+        if reason:
+            rejected += 1
+            _reject(con, result, book, book.name, row_no, case_id, reason, word, note)
+            continue
+        accepted += 1
+        _apply(con, case_id, word, note, book.feedback_date, book.name, row_no, book.digest, book.as_of, book.now)
+    return accepted, rejected, blank
+
+
+def _reject(con, result: FeedbackResult, book: _Returned, where: str, row_no, key, reason, conclusion,
+            note) -> None:
+    """A rejected row: the reason in the night's messages, and the row with what the auditor wrote kept."""
+    reason = mask_ids(reason)
+    con.execute("INSERT INTO ledger.feedback_rejects BY NAME SELECT ? AS sha256, ? AS file, ? AS row, "
+                "? AS case_id, ? AS reason, ? AS imported_on, ? AS conclusion, ? AS note",
+                [book.digest, where, row_no, key, reason, book.as_of, conclusion, note])
+    result.messages.append(f"{where} row {row_no}: rejected: {reason}")
+
+
+def _review_date(text: str) -> date | None:
+    """复核日期 as Excel gives it back: a date cell (read as 2026-11-05 or 2026-11-05 00:00:00) or typed text."""
+    text = text.strip().replace("/", "-").replace(".", "-")
+    for candidate in (text[:10], text):
+        try:
+            return date.fromisoformat(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def _import_reviews(con, result: FeedbackResult, rows, book: _Returned, sheet: str) -> tuple[int, int, int]:
+    """Completed periodic reviews from a 定期复核 sheet; returns (accepted, rejected, blank)."""
+    from cases.reviews import record_review
+
+    where = f"{book.name} [{sheet}]"
+    households = {r[0] for r in con.execute("SELECT DISTINCT household_id FROM staging.roster").fetchall()} \
+        if table_exists(con, "staging", "roster") else set()
+    accepted = rejected = blank = 0
+    for row_no, row in rows:
+        household, when, note = row.get("家庭编号", ""), row.get("复核日期", ""), row.get("复核说明", "")
+        if not when:
+            blank += 1          # not reviewed yet
+            continue
+        reviewed_on = _review_date(when)
+        reason = None
+        if household not in households:
+            reason = f"unknown 家庭编号 {household!r}" if household else "家庭编号 is empty"
+        elif reviewed_on is None:
+            reason = f"复核日期 is not a date: {when!r}"
+        elif reviewed_on > book.feedback_date:
+            reason = f"复核日期 {reviewed_on} is after the workbook was returned ({book.feedback_date})"
+        if reason:
+            rejected += 1
+            _reject(con, result, book, where, row_no, household, reason, when, note)
+            continue
+        already = con.execute("SELECT 1 FROM ledger.reviews WHERE household_id = ? AND reviewed_on = ?",
+                              [household, reviewed_on]).fetchone()
+        if not already:     # the same review returned again in another copy of the workbook
+            record_review(con, household, reviewed_on, f"{where} 第 {row_no} 行", note or None)
+        accepted += 1
+    return accepted, rejected, blank
 
 
 def _apply(con, case_id, word, note, feedback_date, name, row_no, digest, as_of, now) -> None:

@@ -97,12 +97,13 @@ def update_ledger(con: duckdb.DuckDBPyConnection, policy: PolicyConfig, run_date
 
     if evaluated:
         to_close = con.execute(
-            "SELECT c.case_id, c.status, (SELECT count(*) FROM flags.household h WHERE h.household_id = c.household_id)"
-            " FROM ledger.cases c WHERE c.status IN ('new', 'open') AND c.rule IN (SELECT unnest(?::VARCHAR[]))"
+            "SELECT c.case_id, c.status, (SELECT count(*) FROM flags.household h WHERE h.household_id = c.household_id),"
+            " c.evidence FROM ledger.cases c WHERE c.status IN ('new', 'open') AND c.rule IN (SELECT unnest(?::VARCHAR[]))"
             " AND c.case_id NOT IN (SELECT case_id FROM tonight) AND c.last_seen < ?",
             [evaluated, run_date]).fetchall()
-        for case_id, status, on_roster in to_close:
-            reason = "家庭已不在名册" if on_roster == 0 else "核对条件不再成立"
+        for case_id, status, on_roster, last_evidence in to_close:
+            # the reason names what no longer holds: the household left the roster, or the evidence last seen
+            reason = "家庭已不在名册" if on_roster == 0 else f"核对条件不再成立（此前证据：{last_evidence}）"
             con.execute("UPDATE ledger.cases SET status = 'closed', closed_reason = ?, updated_on = ? WHERE case_id = ?",
                         [reason, run_date, case_id])
             history.append((case_id, run_date, now, status, "closed", reason, None))

@@ -11,6 +11,11 @@ import pandas as pd
 from crosscheck.settings import PolicyConfig, RuleParams
 
 
+# Parameters that are tables of their own rather than one column of flags.params (review_months is read
+# by cases/reviews.py).
+NOT_SCALAR = ("standards", "review_months")
+
+
 def _districts(con: duckdb.DuckDBPyConnection, policy: PolicyConfig) -> list[str]:
     found = [r[0] for r in con.execute(
         "SELECT DISTINCT district FROM staging.roster WHERE district IS NOT NULL").fetchall()]
@@ -23,7 +28,7 @@ def build_params(con: duckdb.DuckDBPyConnection, policy: PolicyConfig) -> None:
         params = policy.for_district(district)
         row = {"district": district}
         for field in RuleParams.model_fields:
-            if field != "standards":
+            if field not in NOT_SCALAR:
                 row[field] = getattr(params, field)
         rows.append(row)
         standards += [{"district": district, "category": c, "standard": float(v)}

@@ -1,7 +1,7 @@
 """Auditors' workbooks: bad rows rejected one by one, the rest counts, the same workbook twice is a no-op."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import xlsxwriter
@@ -84,3 +84,63 @@ def test_unreadable_workbook_reported(tmp_path):
     bad.write_bytes(b"not a workbook")
     result = import_feedback(con, tmp_path, NIGHT)
     assert result.files == 1 and "broken.xlsx" in result.messages[0] and "cannot be read" in result.messages[0]
+
+
+def test_rejected_row_keeps_what_the_auditor_wrote(tmp_path):
+    con = connect(":memory:")
+    ledger_with(con, "R02-H1")
+    workbook(tmp_path / "feedback" / "2026-11-19" / "a.xlsx", [["R02-H7", "R02", "查否", "车辆系借用，已核实"]])
+    import_feedback(con, tmp_path, NIGHT)
+    assert con.execute("SELECT case_id, conclusion, note, reason FROM ledger.feedback_rejects").fetchall() == [
+        ("R02-H7", "查否", "车辆系借用，已核实", "unknown case_id 'R02-H7'")]
+
+
+def review_workbook(path: Path, rows: list[list], copy_note: str = "") -> Path:
+    """A returned workbook with its case sheet and its 定期复核 sheet (as reports/workbook.py writes it);
+    a row's 复核日期 may be a date (an Excel date cell) or typed text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("核对线索").write_row(0, 0, ["case_id", "规则", "核查结论", "核查说明"])
+    sheet = book.add_worksheet("定期复核")
+    sheet.write_row(0, 0, ["家庭编号", "区县", "应复核日期", "状态", "复核日期", "复核说明"])
+    dates = book.add_format({"num_format": "yyyy-mm-dd"})
+    for r, (household, when, note) in enumerate(rows, start=1):
+        sheet.write_row(r, 0, [household, "东宝区", "2026-10-01", "已逾期"])
+        if isinstance(when, date):
+            sheet.write_datetime(r, 4, datetime(when.year, when.month, when.day), dates)
+        else:
+            sheet.write_string(r, 4, when)
+        sheet.write_string(r, 5, note + copy_note)
+    book.close()
+    return path
+
+
+def test_review_dates_come_back_through_the_workbook(tmp_path):
+    from tests.staging_builder import stage
+
+    con = connect(":memory:")
+    ledger_with(con)
+    stage(con, "roster", [dict(household_id=h, name="王伟", id_number="420802198001010011") for h in ("H1", "H2", "H3")],
+          NIGHT)
+    review_workbook(tmp_path / "feedback" / "2026-11-19" / "东宝区.xlsx", [
+        ["H1", date(2026, 11, 5), "入户复核，收入无变化"],     # an Excel date cell
+        ["H2", "2026/11/06", ""],                                # typed text
+        ["H3", "", ""],                                          # not reviewed yet
+        ["H9", "2026-11-06", "家庭编号抄错"],                     # unknown household
+        ["H3", "上周", ""],                                      # not a date
+        ["H3", "2026-11-30", ""],                                # after the workbook came back
+    ])
+    result = import_feedback(con, tmp_path, NIGHT)
+    assert (result.accepted, result.rejected) == (2, 3)
+    assert con.execute("SELECT household_id, reviewed_on, note FROM ledger.reviews ORDER BY household_id").fetchall() \
+        == [("H1", date(2026, 11, 5), "入户复核，收入无变化"), ("H2", date(2026, 11, 6), None)]
+    rejects = con.execute("SELECT row, case_id, reason, note FROM ledger.feedback_rejects ORDER BY row").fetchall()
+    assert [r[:2] for r in rejects] == [(5, "H9"), (6, "H3"), (7, "H3")]
+    assert "unknown 家庭编号" in rejects[0][2] and rejects[0][3] == "家庭编号抄错"
+    assert "not a date" in rejects[1][2] and "after the workbook was returned" in rejects[2][2]
+    assert any("[定期复核] row 5" in m for m in result.messages)
+    # a second copy of the same reviews (other bytes) adds nothing
+    review_workbook(tmp_path / "feedback" / "2026-11-20" / "东宝区-副本.xlsx",
+                    [["H1", date(2026, 11, 5), "入户复核，收入无变化"]], copy_note="（副本）")
+    assert import_feedback(con, tmp_path, NIGHT).accepted == 1
+    assert con.execute("SELECT count(*) FROM ledger.reviews").fetchone()[0] == 2

@@ -54,7 +54,7 @@ def test_new_then_open_then_closed(con):
     assert statuses(con) == {"R02-H1": "closed"}
     history = con.execute("SELECT from_status, to_status, reason FROM ledger.case_history ORDER BY run_date").fetchall()
     assert [(f, t) for f, t, _ in history] == [(None, "new"), ("new", "open"), ("open", "closed")]
-    assert history[-1][2] == "核对条件不再成立"
+    assert history[-1][2] == "核对条件不再成立（此前证据：名下机动车）"
 
 
 def test_skipped_rule_leaves_case_alone(con):

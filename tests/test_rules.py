@@ -121,8 +121,9 @@ def unit(unit_no, owner=A, use="住宅", status="现势", reg=date(2015, 1, 1)):
     ([unit("U003", use="商业")], {("R03", "H1", A)}),
     ([unit("U001"), unit("U002", reg=AS_OF + timedelta(days=5))], set()),
     ([unit("U001"), unit("U002", owner=C)], set()),                            # relative's home
+    ([unit("U001"), unit("U002", owner=X), unit("U002", owner=B)], {("R03", "H1", A), ("R03", "H1", B)}),
 ], ids=["one-home", "two-homes", "co-owned", "parking", "superseded", "cancelled", "shop", "after-as-of",
-        "relative"])
+        "relative", "share-in-co-owned-unit-counts"])
 def test_r03_property(units, expected):
     assert {f for f in flags({"property_owner": units}) if f[0] == "R03"} == expected
 
@@ -193,8 +194,16 @@ def contrib(base, scheme="110", payer="10", months=12, owner=D):
                             last_paid_month=months_back(1))]}, set()),
     ({"housing_fund": [dict(id_number=D, name="张敏", contribution_base=2000, account_status="正常",
                             last_paid_month=months_back(6))]}, set()),
+    # earnings are the largest of tax, contribution base and housing-fund base, not their sum:
+    # max(300, 300) × 0.8 = 240 ≤ 375 (the sum would give 480)
+    ({"si_contribution": contrib(300),
+      "tax": [dict(id_number=D, name="张敏", income_item="工资薪金所得", period_start=months_back(i),
+                   period_end=months_back(i), income_amount=300) for i in range(12)]}, set()),
+    # other tax items count in full, without the 20 % deduction: rent 400 a month > 375
+    ({"tax": [dict(id_number=D, name="张敏", income_item="财产租赁所得", period_start=months_back(i),
+                   period_end=months_back(i), income_amount=400) for i in range(12)]}, {("R06", "H2", D)}),
 ], ids=["base-above", "base-just-under", "base-once-per-month", "residents-scheme", "flexible", "tax-wages",
-        "pension", "housing-fund", "hf-sealed", "hf-stale"])
+        "pension", "housing-fund", "hf-sealed", "hf-stale", "max-not-sum", "rent-no-deduction"])
 def test_r06_income(tables, expected):
     assert {f for f in flags(tables) if f[0] == "R06"} == expected
 
@@ -211,11 +220,36 @@ def test_r07_financial_assets(bank, expected):
     assert {f for f in flags({"bank": bank}) if f[0] == "R07"} == expected
 
 
-def test_r08_duplicate():
-    dup = dict(ROSTER[2], household_id="H3", category="特困供养", household_size=1)
-    got = {f for f in flags({"roster": ROSTER + [dup]}) if f[0] == "R08"}
-    assert got == {("R08", "H2", D), ("R08", "H3", D)}
-    assert {f for f in flags({}) if f[0] == "R08"} == set()
+@pytest.mark.parametrize("extra, expected", [
+    ([], set()),
+    ([dict(ROSTER[2], household_id="H3", category="特困供养", household_size=1)],        # two households,
+     {("R08", "H2", D), ("R08", "H3", D)}),                                               # dibao and tekun
+    ([dict(ROSTER[2], household_id="H3")], {("R08", "H2", D), ("R08", "H3", D)}),        # two households
+    ([dict(ROSTER[2])], {("R08", "H2", D)}),                                              # twice in one
+], ids=["none", "dibao-and-tekun", "two-households", "twice-in-one-household"])
+def test_r08_duplicate(extra, expected):
+    assert {f for f in flags({"roster": ROSTER + extra}) if f[0] == "R08"} == expected
+
+
+def test_every_hit_carries_its_evidence():
+    """Source, the record's business key, the delivery's as-of date, the values that triggered it, the
+    link method and score, and one readable line; R06 shows its arithmetic."""
+    con = connect(":memory:")
+    rows = {"roster": ROSTER, "hukou": HUKOU, "vehicle": [car()], "si_contribution": contrib(500)}
+    for table in ALL_TABLES:
+        stage(con, table, rows.get(table, []), AS_OF - timedelta(days=3))
+    link_all(con, load_sources())
+    evaluate_rules(con, load_policy(), AS_OF, {s: {"status": "ok"} for s in load_sources().sources})
+    hits = {r[0]: r[1:] for r in con.execute(
+        "SELECT rule, source, record_key, source_as_of, trigger, evidence, link_method, link_score "
+        "FROM flags.hits").fetchall()}
+    source, key, as_of, trigger, evidence, method, score = hits["R02"]
+    assert (source, key, as_of, method, score) == ("vehicle", "02 鄂H12345", AS_OF - timedelta(days=3), "id_exact", 1.0)
+    assert '"号牌种类":"02"' in trigger.replace(" ", "") and "鄂H12345" in evidence and "vehicle 截至" in evidence
+    source, key, _, trigger, evidence, _, _ = hits["R06"]
+    assert source == "income" and key == "收入来源 社保缴费"
+    assert "= max(个税 0" in evidence and "社保基数 500" in evidence and "× (1−0.2)" in evidence
+    assert "÷ 1 人 = 400" in evidence and "高于标准 375" in evidence
 
 
 @pytest.mark.parametrize("status, days, expected", [

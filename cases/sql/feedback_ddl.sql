@@ -8,3 +8,6 @@ CREATE TABLE IF NOT EXISTS ledger.conclusions (
     file VARCHAR, row BIGINT, sha256 VARCHAR, imported_on DATE);
 CREATE TABLE IF NOT EXISTS ledger.feedback_rejects (
     sha256 VARCHAR, file VARCHAR, row BIGINT, case_id VARCHAR, reason VARCHAR, imported_on DATE);
+-- what the auditor wrote on a rejected row is kept too (a mistyped case_id must not lose the note)
+ALTER TABLE ledger.feedback_rejects ADD COLUMN IF NOT EXISTS conclusion VARCHAR;
+ALTER TABLE ledger.feedback_rejects ADD COLUMN IF NOT EXISTS note VARCHAR;

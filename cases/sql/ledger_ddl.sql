@@ -31,3 +31,12 @@ CREATE TABLE IF NOT EXISTS ledger.case_history (
     evidence VARCHAR
 );
 CREATE TABLE IF NOT EXISTS ledger.runs (run_date DATE PRIMARY KEY, applied_at TIMESTAMP);
+-- Completed periodic reviews (复核), append-only: the next review falls due counted from the latest one
+-- (cases/sql/reviews_due.sql). A correction is a new row, never an update.
+CREATE TABLE IF NOT EXISTS ledger.reviews (
+    household_id VARCHAR NOT NULL,
+    reviewed_on DATE NOT NULL,
+    source VARCHAR NOT NULL,              -- where the review was reported from (workbook, system, ...)
+    note VARCHAR,
+    recorded_at TIMESTAMP NOT NULL
+);

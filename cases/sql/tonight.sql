@@ -12,7 +12,12 @@ ranked AS (
     SELECT h.*, row_number() OVER (PARTITION BY h.household_id, h.rule
                                    ORDER BY h.link_score DESC, h.record_key) AS rank_in_case,
            count(*) OVER (PARTITION BY h.household_id, h.rule) AS n_hits,
-           md5(string_agg(h.source || ':' || h.record_key, '|' ORDER BY h.source, h.record_key)
+           list(h.record_key ORDER BY h.link_score DESC, h.record_key)
+               OVER (PARTITION BY h.household_id, h.rule) AS record_keys,
+           -- record_key is the record's business key (plate, unit, entity and role …), never its file and
+           -- row: a redelivery that only reorders rows is not new evidence for a refuted case
+           md5(string_agg(h.source || ':' || h.member_id || ':' || h.record_key, '|'
+                          ORDER BY h.source, h.member_id, h.record_key)
                OVER (PARTITION BY h.household_id, h.rule)) AS fingerprint,
            bool_and(h.link_method = 'fuzzy') OVER (PARTITION BY h.household_id, h.rule) AS all_fuzzy
     FROM hits h
@@ -20,7 +25,9 @@ ranked AS (
 SELECT r.rule || '-' || r.household_id AS case_id, r.household_id, r.rule,
        hh.district, hh.township, hh.category,
        r.member_id, coalesce(mn.person_name, '') AS member_name,
-       r.evidence || CASE WHEN r.n_hits > 1 THEN '；另有 ' || (r.n_hits - 1) || ' 条记录' ELSE '' END AS evidence,
+       r.evidence || CASE WHEN r.n_hits > 1 THEN '；另有 ' || (r.n_hits - 1) || ' 条记录：'
+           || array_to_string(r.record_keys[2:4], '、') || CASE WHEN r.n_hits > 4 THEN ' 等' ELSE '' END
+           ELSE '' END AS evidence,
        r.fingerprint, r.link_method AS link, r.link_score, r.all_fuzzy
 FROM ranked r
 LEFT JOIN households hh USING (household_id)

@@ -19,7 +19,7 @@ cremations AS (
 ),
 deaths AS (SELECT * FROM hukou_deaths UNION ALL SELECT * FROM cremations)
 SELECT d.household_id, d.person_id AS member_id, d.source, d.record_table,
-       d._file || ':' || d._row AS record_key, d._delivery_date AS source_as_of,
+       d.found || ' ' || coalesce(strftime(d.died, '%Y-%m-%d'), '') AS record_key, d._delivery_date AS source_as_of,
        json_object('死亡日期', d.died) AS trigger,
        d.found || '，死亡日期 ' || coalesce(strftime(d.died, '%Y-%m-%d'), '未记录')
            || '（' || d.source || ' 截至 ' || strftime(d._delivery_date, '%Y-%m-%d') || '）' AS evidence,

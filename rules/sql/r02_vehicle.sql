@@ -19,7 +19,7 @@ held AS (
       AND v.first_registration <= getvariable('as_of')
 )
 SELECT household_id, person_id AS member_id, 'vehicle' AS source, 'vehicle' AS record_table,
-       _file || ':' || _row AS record_key, _delivery_date AS source_as_of,
+       plate_code || ' ' || plate_no AS record_key, _delivery_date AS source_as_of,
        json_object('号牌号码', plate_no, '号牌种类', plate_code, '状态', status,
                    '初次登记', first_registration) AS trigger,
        '名下机动车 ' || plate_no || '（号牌种类 ' || plate_code || '，状态 ' || coalesce(status, '') ||

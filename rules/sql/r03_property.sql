@@ -24,7 +24,7 @@ flagged AS (
     SELECT household_id, homes, commercial FROM per_household WHERE commercial > 0 OR homes > max_homes
 )
 SELECT h.household_id, h.person_id AS member_id, 'property' AS source, 'property_owner' AS record_table,
-       h._file || ':' || h._row AS record_key, h._delivery_date AS source_as_of,
+       h.unit_no || ' ' || coalesce(h.certificate_no, '') AS record_key, h._delivery_date AS source_as_of,
        json_object('不动产单元号', h.unit_no, '规划用途', h.planned_use, '住宅套数', f.homes,
                    '非住宅套数', f.commercial) AS trigger,
        '不动产 ' || h.unit_no || '（' || h.planned_use || '，' || h.title_status || '，登记 ' ||

@@ -23,7 +23,7 @@ counting AS (
                AND coalesce(registered_capital_wan, 0) <= business_small_capital_wan)
 )
 SELECT household_id, person_id AS member_id, 'business' AS source, 'business_person' AS record_table,
-       _file || ':' || _row AS record_key, _delivery_date AS source_as_of,
+       uscc || ' ' || role AS record_key, _delivery_date AS source_as_of,
        json_object('统一社会信用代码', uscc, '企业名称', entity_name, '市场主体类型', entity_type,
                    '注册资本万元', registered_capital_wan, '角色', role) AS trigger,
        '任 ' || entity_name || '（' || entity_type || '，注册资本 ' ||

@@ -9,7 +9,7 @@ on_payroll AS (
     WHERE list_contains(payroll_counting_status, trim(p.staff_status))
 )
 SELECT household_id, person_id AS member_id, 'payroll' AS source, 'payroll' AS record_table,
-       _file || ':' || _row AS record_key, _delivery_date AS source_as_of,
+       coalesce(employer, '') || ' ' || kin AS record_key, _delivery_date AS source_as_of,
        json_object('单位名称', employer, '单位性质', employer_type, '人员状态', staff_status,
                    '关系', kin) AS trigger,
        CASE kin WHEN 'member' THEN '家庭成员' ELSE '同户亲属' END || '为财政供养人员：' ||

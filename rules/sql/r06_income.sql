@@ -75,7 +75,10 @@ household_per_person AS (
     SELECT *, total / nullif(household_size, 0) AS per_person FROM household_total
 )
 SELECT mt.household_id, mt.person_id AS member_id, 'income' AS source, 'tax,si_contribution,housing_fund,si_benefit' AS record_table,
-       'income:' || mt.person_id AS record_key, getvariable('as_of') AS source_as_of,
+       '收入来源 ' || concat_ws('、', CASE WHEN mt.tax_earnings > 0 THEN '个税工薪经营' END,
+           CASE WHEN mt.si_earnings > 0 THEN '社保缴费' END, CASE WHEN mt.hf_earnings > 0 THEN '公积金' END,
+           CASE WHEN mt.benefits > 0 THEN '社保待遇' END, CASE WHEN mt.other_income > 0 THEN '其他所得' END)
+           AS record_key, getvariable('as_of') AS source_as_of,
        json_object('个税工薪经营月均', round(mt.tax_earnings, 2), '社保缴费基数月均', round(mt.si_earnings, 2),
                    '公积金缴存基数', round(mt.hf_earnings, 2), '取最大值', round(mt.earnings, 2),
                    '扣除就业成本比例', mt.deduction, '养老金失业金月均', round(mt.benefits, 2),

@@ -14,7 +14,9 @@ per_household AS (
 ),
 per_member AS (
     SELECT household_id, person_id, sum(balance) AS member_total, max(_delivery_date) AS delivered,
-           max(query_date) AS queried, string_agg(_file || ':' || _row, ',' ORDER BY _file, _row) AS keys,
+           max(query_date) AS queried,
+           string_agg(coalesce(institution, '') || ' ' || coalesce(account_type, ''), '、'
+                      ORDER BY institution, account_type) AS keys,
            any_value(link_method) AS link_method, min(link_score) AS link_score, any_value(link_agreed) AS link_agreed
     FROM accounts GROUP BY ALL
 )

@@ -13,7 +13,7 @@ duplicated AS (
     SELECT * FROM per_person WHERE households > 1 OR listings > distinct_pairs OR (tekun AND dibao)
 )
 SELECT r.household_id, r.id_norm AS member_id, 'roster' AS source, 'roster' AS record_table,
-       r._file || ':' || r._row AS record_key, r._delivery_date AS source_as_of,
+       '名册 ' || d.household_list || ' ×' || d.listings AS record_key, r._delivery_date AS source_as_of,
        json_object('家庭编号', d.household_list, '登记次数', d.listings) AS trigger,
        '同一身份证号在名册中登记 ' || d.listings || ' 次，涉及家庭 ' || d.household_list ||
        CASE WHEN d.tekun AND d.dibao THEN '，同时享受低保与特困' ELSE '' END ||

@@ -9,7 +9,8 @@ moved AS (
     WHERE h.kin = 'member' AND list_contains(p.left_jurisdiction_status, trim(h.person_status))
 )
 SELECT household_id, person_id AS member_id, 'hukou' AS source, 'hukou' AS record_table,
-       _file || ':' || _row AS record_key, _delivery_date AS source_as_of,
+       '人员状态 ' || trim(person_status) || ' ' || strftime(deregistration_date, '%Y-%m-%d') AS record_key,
+       _delivery_date AS source_as_of,
        json_object('人员状态', person_status, '注销日期', deregistration_date) AS trigger,
        '户籍已' || CASE trim(person_status) WHEN '2' THEN '迁出注销' ELSE '出国定居注销' END || '，注销日期 ' ||
        strftime(deregistration_date, '%Y-%m-%d') || '（hukou 截至 ' || strftime(_delivery_date, '%Y-%m-%d') || '）' AS evidence,
