@@ -1,4 +1,4 @@
-"""Report stage: the run summary (printed and saved) and the night's HTML overview.
+"""Report stage: the run summary (printed and saved) and the night's HTML report (reports/site.py).
 
 Everything personal shown here is masked (IDs) and escaped (HTML autoescape).
 """
@@ -10,12 +10,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from crosscheck.safety import write_private_text
 from crosscheck.warehouse import table_exists
-
-TEMPLATES = Path(__file__).with_name("templates")
+from reports.site import write_site
 
 
 def source_rows(con: duckdb.DuckDBPyConnection, run_date: date, sources: dict) -> dict:
@@ -33,22 +31,11 @@ def source_rows(con: duckdb.DuckDBPyConnection, run_date: date, sources: dict) -
     return merged
 
 
-def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-
-
 def write_night_report(con: duckdb.DuckDBPyConnection, run_date: date, out: Path, summary: dict,
                        cases: pd.DataFrame) -> dict[str, Path]:
-    by_rule_district = (cases.pivot_table(index="rule", columns="district", values="case_id", aggfunc="count",
-                                          fill_value=0) if len(cases) else pd.DataFrame())
-    html = _env().get_template("night.html.j2").render(
-        run_date=run_date.isoformat(), summary=summary,
-        rules=summary["rules"], sources=summary["sources"],
-        districts=list(by_rule_district.columns), by_rule_district=by_rule_district,
-        cases=cases.head(500).to_dict("records"), total_cases=len(cases))
-    path = out / "report.html"
-    write_private_text(path, html)
-    return {"report": path}
+    """The auditors' report (reports/site.py): <out>/report.html, the overview, and the district, township
+    and case pages under <out>/report/. Everything it shows is read from the warehouse."""
+    return write_site(con, run_date, out)
 
 
 def format_summary(summary: dict) -> str:
@@ -69,10 +56,30 @@ def format_summary(summary: dict) -> str:
         lines.append(f"| {r['rule']} | {r['name']} | {r['status']} | {r['households']:,} | {r['hits']:,} | "
                      f"{r['reason']} |")
     lines += ["", "## Ledger", "", ", ".join(f"{k}: {v}" for k, v in summary["ledger"].items()),
-              f"cases exported (new or open): {summary.get('cases_exported', 0)}",
-              "", "## Time per stage (s)", "", "| stage | seconds |", "| --- | ---: |"]
+              f"cases exported (new or open): {summary.get('cases_exported', 0)}"]
+    lines += ["", "## Periodic reviews 定期复核", "", review_line(summary.get("reviews"))]
+    lines += ["", "## Reports 报告", "",
+              f"per-district bundles in districts/ (report, workbook, PDF): {summary.get('bundles', 0)}"]
+    lines += [f"- {problem}" for problem in summary.get("report_problems") or []]
+    lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {stage} | {secs:.2f} |" for stage, secs in summary["stages"].items()]
     return "\n".join(lines) + "\n"
+
+
+def review_line(reviews: dict | None, max_districts: int = 12) -> str:
+    """One line: reviews overdue and due soon (cases/reviews.py), per district when there are few."""
+    if not reviews:
+        return "not run"
+    if reviews["status"] != "evaluated":
+        return f"not listed tonight 未列出: {reviews['reason']}"
+    line = (f"overdue 逾期: {reviews['overdue']:,}, due soon 即将到期: {reviews['due_soon']:,}, "
+            f"class or start date unknown 无法确定: {reviews['unscheduled']:,} "
+            "(reviews_due.csv, reviews_unscheduled.csv)")
+    districts = reviews.get("by_district") or {}
+    if 0 < len(districts) <= max_districts:
+        line += " — " + "; ".join(f"{d} {c['overdue']:,}/{c['due_soon']:,}" for d, c in districts.items())
+        line += " (overdue/due soon)"
+    return line
 
 
 def write_summary(out: Path, summary: dict) -> dict[str, Path]:

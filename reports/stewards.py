@@ -40,7 +40,7 @@ def delivery_problems(con: duckdb.DuckDBPyConnection, run_date: date) -> list[di
     """Every problem with tonight's deliveries: {source, level, file, rows, count, reason, example}.
 
     level is ``source`` (missing / stale / rejected), ``file`` (refused or read with a note) or ``rows``
-    (rows quarantined: ``rows`` lists their row numbers, ``count`` how many)."""
+    (rows quarantined, or kept but listed: ``rows`` lists their row numbers, ``count`` how many)."""
     if not table_exists(con, "audit", "source_status"):
         return []
     out: list[dict] = []
@@ -60,19 +60,28 @@ def delivery_problems(con: duckdb.DuckDBPyConnection, run_date: date) -> list[di
         reason = reason or r["status"]
         out.append({"source": r["source"], "level": "file", "file": r["file_name"], "rows": [], "count": None,
                     "status": r["status"], "reason": mask_ids(reason)})
-    quarantined = fetch_dicts(con, "SELECT source, table_name, file_name, row_no, reason FROM audit.quarantine "
-                              "WHERE run_date = ? AND row_no IS NOT NULL ORDER BY source, file_name, row_no", [run_date])
     groups: dict[tuple, dict] = {}
-    for r in quarantined:
+    _group_rows(groups, "quarantined", fetch_dicts(
+        con, "SELECT source, file_name, row_no, reason FROM audit.quarantine WHERE run_date = ? AND row_no IS NOT NULL "
+        "ORDER BY source, file_name, row_no", [run_date]))
+    if table_exists(con, "audit", "row_notes"):
+        _group_rows(groups, "kept", fetch_dicts(
+            con, "SELECT source, file_name, row_no, reason FROM audit.row_notes WHERE run_date = ? "
+            "ORDER BY source, file_name, row_no", [run_date]))
+    out += sorted(groups.values(), key=lambda g: (g["source"], g["file"], -g["count"]))
+    return out
+
+
+def _group_rows(groups: dict[tuple, dict], status: str, rows: list[dict]) -> None:
+    """Rows with the same source, file and kind of reason become one problem listing the first row numbers."""
+    for r in rows:
         kind = reason_kind(r["reason"])
-        g = groups.setdefault((r["source"], r["file_name"], kind), {
+        g = groups.setdefault((r["source"], r["file_name"], kind, status), {
             "source": r["source"], "level": "rows", "file": r["file_name"], "rows": [], "count": 0,
-            "status": "quarantined", "reason": mask_ids(kind), "example": mask_ids(r["reason"])})
+            "status": status, "reason": mask_ids(kind), "example": mask_ids(r["reason"])})
         g["count"] += 1
         if len(g["rows"]) < ROWS_SHOWN:
             g["rows"].append(int(r["row_no"]))
-    out += sorted(groups.values(), key=lambda g: (g["source"], g["file"], -g["count"]))
-    return out
 
 
 def problem_line(p: dict) -> str:

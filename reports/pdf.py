@@ -1,0 +1,200 @@
+"""Printable PDF of each district's case summary (区县 · 核对线索汇总), Chinese text rendered correctly.
+
+The summary is an autoescaped Jinja2 HTML page (``templates/pdf/district_summary.html.j2``) printed to PDF
+by the Chromium binary itself (``chromium --headless --print-to-pdf``): no Python dependency, so the night
+does not lean on Playwright, which is only a dev dependency. Chromium is run headless, offline (a
+Content-Security-Policy of ``default-src 'none'`` in the page and every host name resolving to nothing),
+with a throw-away user-data-dir and a time limit; its whole process group is ended on timeout.
+
+Fonts: the page asks for Noto Sans CJK SC (fonts-noto-cjk) and falls back, character by character, to
+HanaMinA / HanaMinB (fonts-hanazono) for rare characters outside Noto's coverage (CJK Ext B and beyond:
+𠀀 U+20000, 𪛖 U+2A6D6). Skia embeds Noto's CFF outlines as Type 3 fonts and the Hanazono TrueType fonts as
+CID fonts; both are real glyph outlines (tests/test_report_pdf.py rasterises the PDF and checks them).
+
+Only masked IDs (CONTRACT.md §5, digits 7–14) reach the page; free-text evidence goes through mask_ids too.
+A missing Chromium, a timeout or a failed print never raises into the night: the writer returns None and
+appends a message to ``problems`` (and logs it).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from jinja2 import Environment, FileSystemLoader
+
+from crosscheck.idnum import mask
+from crosscheck.safety import make_private_dir, mask_ids, publish, write_private_text
+from crosscheck.settings import load_policy
+from crosscheck.warehouse import table_exists
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).with_name("templates") / "pdf"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+PRINT_TIMEOUT_S = 120
+MAX_TABLE_ROWS = 5000          # a printable summary; beyond this the page says how many more are in the workbook
+STATUSES = [("new", "新发现"), ("open", "持续"), ("confirmed", "查实"), ("refuted", "查否"), ("closed", "已关闭")]
+ACTIVE = ("new", "open")
+
+
+class PdfError(RuntimeError):
+    """Chromium is missing, timed out or printed no PDF."""
+
+
+NO_CHROMIUM = "PDF summaries not written: Chromium is not installed (apt-get install chromium)"
+
+
+def find_chromium() -> str | None:
+    for candidate in CHROMIUM_CANDIDATES:
+        found = candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def print_html_to_pdf(html_path: Path, pdf_path: Path, *, timeout: float = PRINT_TIMEOUT_S,
+                      env: dict[str, str] | None = None) -> Path:
+    """Print a local HTML file to ``pdf_path`` with headless Chromium; raise PdfError when it fails.
+    ``env`` replaces the process environment (tests use it to point fontconfig elsewhere)."""
+    chromium = find_chromium()
+    if chromium is None:
+        raise PdfError("Chromium is not installed (apt-get install chromium, or python3 crosscheck/systemdeps.py)")
+    profile = tempfile.mkdtemp(prefix="crosscheck-pdf-profile-")
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
+           "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND", "--no-pdf-header-footer",
+           f"--user-data-dir={profile}", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
+    try:
+        pdf_path.unlink(missing_ok=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, env=env)
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)   # Chromium's helpers share the new session's process group
+            proc.communicate()
+            raise PdfError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s") from None
+        ok = pdf_path.exists() and pdf_path.stat().st_size > 0 and pdf_path.read_bytes()[:5] == b"%PDF-"
+        if proc.returncode != 0 or not ok:
+            tail = " | ".join(line for line in (err or "").splitlines()[-3:] if line.strip())
+            raise PdfError(f"Chromium printed no PDF (exit {proc.returncode}): {tail}")
+        return pdf_path
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _district_context(con: duckdb.DuckDBPyConnection, run_date: date, district: str,
+                      max_rows: int = MAX_TABLE_ROWS) -> dict:
+    names = {code: spec.name for code, spec in load_policy().rules.items()}
+    rows = con.execute(
+        "SELECT case_id, township, household_id, rule, member_name, member_id, evidence, priority, deadline, status"
+        " FROM ledger.cases WHERE district = ? ORDER BY priority, deadline, rule, township, case_id",
+        [district]).fetchall()
+    cases = [dict(zip(["case_id", "township", "household_id", "rule", "member_name", "member_id", "evidence",
+                       "priority", "deadline", "status"], r)) for r in rows]
+    active = [c for c in cases if c["status"] in ACTIVE]
+    for c in active:
+        c["member_id_masked"] = mask(c.pop("member_id"))
+        c["evidence"] = mask_ids(c["evidence"] or "")
+        c["overdue"] = c["deadline"] is not None and c["deadline"] < run_date
+        c["rule_name"] = names.get(c["rule"], "")
+    for c in cases:
+        c.pop("member_id", None)          # never let a full ID reach the template
+
+    by_rule: dict[str, Counter] = {}
+    by_town: dict[str, Counter] = {}
+    for c in cases:
+        by_rule.setdefault(c["rule"], Counter())[c["status"]] += 1
+        town = by_town.setdefault(c["township"] or "（未填）", Counter())
+        town[c["status"]] += 1
+        if c["status"] in ACTIVE:
+            town["active"] += 1
+            town["overdue"] += bool(c.get("overdue"))
+    status_counts = Counter(c["status"] for c in cases)
+    priority_counts = Counter(c["priority"] for c in active)
+    overdue = [c for c in active if c["overdue"]]
+    return {
+        "district": district, "run_date": run_date.isoformat(), "statuses": STATUSES,
+        "total": len(cases), "active_total": len(active),
+        "by_rule": [{"rule": r, "name": names.get(r, ""), "counts": by_rule[r], "total": sum(by_rule[r].values())}
+                    for r in sorted(by_rule)],
+        "by_status": [(code, label, status_counts.get(code, 0)) for code, label in STATUSES],
+        "by_town": [{"township": t, "counts": by_town[t]} for t in sorted(by_town)],
+        "by_priority": [(p, priority_counts.get(p, 0)) for p in (1, 2, 3)],
+        "overdue": overdue, "cases": active[:max_rows], "more": max(0, len(active) - max_rows),
+    }
+
+
+def render_district_html(con: duckdb.DuckDBPyConnection, run_date: date, district: str) -> str:
+    return _env().get_template("district_summary.html.j2").render(**_district_context(con, run_date, district))
+
+
+def write_district_pdf(con: duckdb.DuckDBPyConnection, run_date: date, district: str, path: Path, *,
+                       problems: list[str] | None = None, timeout: float = PRINT_TIMEOUT_S) -> Path | None:
+    """One district's summary as an A4 PDF at ``path`` (owner-only, put in place atomically). Returns the path,
+    or None with a message in ``problems`` (and the log) when it could not be printed; never raises for that."""
+    path = Path(path)
+    work = None
+    try:
+        html = render_district_html(con, run_date, district)
+        work = Path(tempfile.mkdtemp(prefix=".pdf-", dir=path.parent))   # 0700, same file system as ``path``
+        html_path = work / "summary.html"
+        write_private_text(html_path, html)
+        tmp_pdf = print_html_to_pdf(html_path, work / "summary.pdf", timeout=timeout)
+        return publish(tmp_pdf, path)
+    except Exception as exc:  # noqa: BLE001 — a report that cannot be printed must not stop the night
+        detail = str(exc) if isinstance(exc, PdfError) else f"{type(exc).__name__}: {exc}"
+        message = f"PDF {district}: {detail}"
+        log.warning(message)
+        if problems is not None:
+            problems.append(message)
+        return None
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def pdf_name(district: str, run_date: date) -> str:
+    return f"{district}_核对线索汇总_{run_date.isoformat()}.pdf"
+
+
+def write_district_pdfs(con: duckdb.DuckDBPyConnection, run_date: date, out_dir: Path, *,
+                        problems: list[str] | None = None, timings: dict[str, float] | None = None
+                        ) -> dict[str, Path]:
+    """``<out_dir>/pdf/<区县>_核对线索汇总_<date>.pdf`` for every district with cases in the ledger. Districts
+    whose PDF could not be printed are left out of the result, with the reason in ``problems``."""
+    if not table_exists(con, "ledger", "cases"):
+        return {}
+    districts = [d for (d,) in con.execute(
+        "SELECT DISTINCT district FROM ledger.cases WHERE district IS NOT NULL ORDER BY district").fetchall()]
+    if not districts:
+        return {}
+    folder = make_private_dir(Path(out_dir) / "pdf")
+    if find_chromium() is None:
+        log.warning(NO_CHROMIUM)
+        if problems is not None:
+            problems.append(NO_CHROMIUM)
+        return {}
+    written: dict[str, Path] = {}
+    for district in districts:
+        started = time.perf_counter()
+        result = write_district_pdf(con, run_date, district, folder / pdf_name(district, run_date),
+                                    problems=problems)
+        if timings is not None:
+            timings[district] = time.perf_counter() - started
+        if result is not None:
+            written[district] = result
+    return written
