@@ -74,6 +74,11 @@ def _print_outputs(summary: dict) -> None:
     print(f"           {outputs['parquet']}")
     print(f"report:    {outputs['report']}")
     print(f"summary:   {outputs['summary_md']}")
+    if outputs.get("districts"):
+        print(f"districts: {outputs['districts']}  ({summary.get('bundles', 0)} bundles: report, workbook, PDF, "
+              "each holding only its district's cases)")
+    if outputs.get("reviews_due"):
+        print(f"reviews:   {outputs['reviews_due']}  (periodic reviews overdue or due soon)")
     if outputs.get("dashboard"):
         print(f"stewards:  {outputs['dashboard']}" + (f"  (Data Docs: {outputs['data_docs']})" if outputs.get("data_docs") else ""))
     print(f"warehouse: {Path(summary['state']) / 'warehouse.duckdb'}")
@@ -85,7 +90,24 @@ def cmd_score(args) -> int:
     cases = Path(args.cases) if args.cases else Path(args.out) / "cases.csv"
     truth = Path(args.truth) if args.truth else default_truth(Path(args.landing))
     print(format_score(score(cases, truth)))
+    if args.links:
+        print()
+        print(_link_quality_report(Path(args.out), Path(args.state), truth))
     return 0
+
+
+def _link_quality_report(out: Path, state: Path, truth: Path) -> str:
+    """The night's link quality (linkage/quality.py) from the state warehouse, also written to
+    <out>/link_quality.md and .json."""
+    import json
+
+    from crosscheck.warehouse import connect
+    from linkage.quality import write_link_quality
+
+    run_date = json.loads((out / "run_summary.json").read_text(encoding="utf-8"))["run_date"]
+    with connect(state / "warehouse.duckdb") as con:
+        md = write_link_quality(con, truth, run_date, out)
+    return md.read_text(encoding="utf-8") + f"\n(written to {md} and {md.with_suffix('.json')})"
 
 
 def cmd_demo(args) -> int:
@@ -133,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cases", help="a cases.csv to score instead of <out>/cases.csv")
     s.add_argument("--landing", help="the landing zone (truth read from <landing>.truth)")
     s.add_argument("--truth", help="the ground-truth folder")
+    s.add_argument("--links", action="store_true",
+                   help="also measure link precision and recall per source against the truth (needs --out and --state)")
+    s.add_argument("--state", default=str(DEFAULT_STATE), help=f"the run's state folder (default {DEFAULT_STATE})")
     s.set_defaults(func=cmd_score)
 
     d = sub.add_parser("demo", help="generate a small city, run a night, score it")

@@ -24,11 +24,15 @@ class _Strict(BaseModel):
 
 class RangeSpec(_Strict):
     """Plausible values of a number or date column; a value outside is quarantined by validation.
-    ``max_days_after_delivery`` bounds a date by the delivery's own date (0: not later than the delivery)."""
+    ``max_days_after_delivery`` bounds a date by the delivery's own date (0: not later than the delivery).
+    ``keep_rows``: a value outside is reported to the stewards with its file and row but the row is kept,
+    for dates that POLICY.md expects to meet and the rules handle themselves (a registration dated after
+    the as-of date does not count, yet it is the department's record and links to its owner)."""
 
     min: float | date | None = None
     max: float | date | None = None
     max_days_after_delivery: int | None = None
+    keep_rows: bool = False
 
     def bounds(self, delivery_date: date) -> tuple:
         hi = self.max
@@ -92,6 +96,9 @@ class TableSpec(_Strict):
     explode: ExplodeSpec | None = None
     front_db: FrontDbSpec | None = None
     unique: list[UniqueKey] = Field(default_factory=list)
+    # An exact copy of an earlier row is quarantined (it would count a balance or a payment twice), except
+    # where the copy is itself the finding: a roster listing a member twice is POLICY.md's R08.
+    keep_exact_duplicates: bool = False
 
     def canonical(self) -> dict[str, ColumnSpec]:
         return {spec.name: spec for spec in self.columns.values()}
@@ -165,6 +172,16 @@ class RuleParams(_Strict):
     financial_asset_months: float
     left_jurisdiction_status: list[str]
     left_jurisdiction_grace_days: int
+    # periodic review: 分类管理 → months between reviews (A 12, B 6), and the "due soon" window in days
+    review_months: dict[str, int]
+    review_due_soon_days: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _review_months_positive(self) -> "RuleParams":
+        bad = {k: v for k, v in self.review_months.items() if not k.strip() or v <= 0}
+        if bad:
+            raise ValueError(f"review_months: every 分类管理 needs a positive number of months, got {bad}")
+        return self
 
 
 class RuleSpec(_Strict):
@@ -176,7 +193,6 @@ class RuleSpec(_Strict):
 class LedgerSpec(_Strict):
     deadline_days: int = 30
     responsible_unit: Literal["township", "district"] = "township"
-    review_months: dict[str, int]
 
 
 class PolicyConfig(_Strict):
@@ -205,6 +221,8 @@ class Thresholds(_Strict):
     max_row_ratio_vs_previous: float = Field(ge=0)
     max_row_failure_share: float = Field(ge=0, le=1)   # codes / ranges: above this the source is rejected
     check_engine: Literal["great_expectations", "sql"] = "great_expectations"
+    # linkage/fuzzy.py: staging tables whose records without a usable ID are linked probabilistically
+    fuzzy_link_tables: list[str] = Field(default_factory=lambda: ["cremation"])
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

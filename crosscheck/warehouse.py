@@ -18,7 +18,10 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if not read_only:
         for layer in LAYERS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
-    con.execute(_MACROS.read_text(encoding="utf-8"))
+    macros = _MACROS.read_text(encoding="utf-8")
+    if read_only:       # a read-only file takes no new objects: the macros live in the session instead
+        macros = macros.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO")
+    con.execute(macros)
     return con
 
 

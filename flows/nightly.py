@@ -18,6 +18,7 @@ from prefect.tasks import exponential_backoff
 from cases.export import open_cases, write_cases
 from cases.feedback import import_feedback
 from cases.ledger import update_ledger
+from cases.reviews import review_night
 from checks.datadocs import build_data_docs
 from checks.validate import engine_for, validate_source
 from connectors.base import scrub_exception
@@ -25,10 +26,11 @@ from connectors.load import load_source
 from crosscheck.runtime import exclusive_night
 from crosscheck.safety import make_private_dir
 from crosscheck.settings import load_policy, load_sources, load_thresholds
-from crosscheck.warehouse import connect
+from crosscheck.warehouse import connect, table_exists
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
 from reports.stewards import delivery_problems, problem_line, write_dashboard
+from reports.bundles import write_bundles
 from reports.workbook import write_district_workbooks
 from rules.engine import evaluate_rules
 
@@ -87,6 +89,13 @@ def ledger_task(as_of: date, state: str, rule_results: list[dict]) -> dict:
         return update_ledger(con, load_policy(), as_of, rule_results)
 
 
+@task(name="reviews", persist_result=False)
+def reviews_task(as_of: date, state: str, out: str, roster_status: dict) -> dict:
+    """Households due for their periodic review (POLICY.md), listed in <out>/reviews_due.csv."""
+    with connect(warehouse_path(Path(state))) as con:
+        return review_night(con, load_policy(), as_of, Path(out), roster_status)
+
+
 @task(name="feedback", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5), persist_result=False)
 def feedback_task(landing: str, as_of: date, state: str) -> dict:
     """Auditors' returned workbooks, imported before tonight's flags are applied to the ledger."""
@@ -97,7 +106,8 @@ def feedback_task(landing: str, as_of: date, state: str) -> dict:
 
 @task(name="report", persist_result=False)
 def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
-    """Write the case export, the workbooks and the HTML report; return what the summary adds."""
+    """Write the case export, the workbooks, the HTML report and the per-district bundles (report, workbook,
+    PDF); return what the summary adds."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with connect(warehouse_path(Path(state))) as con:
@@ -111,8 +121,15 @@ def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
                                              data_docs="data_docs/index.html" if summary.get("data_docs") else None)
         if summary.get("data_docs"):
             paths["data_docs"] = Path(summary["data_docs"])
-    added["workbooks"] = len(write_district_workbooks(cases, out_dir, as_of.isoformat()))
-    paths["workbooks"] = out_dir / "workbooks"
+        reviews = (con.execute("SELECT * FROM ledger.reviews_due WHERE run_date = ?", [as_of]).df()
+                   if table_exists(con, "ledger", "reviews_due") else None)
+        added["workbooks"] = len(write_district_workbooks(cases, out_dir, as_of.isoformat(), reviews))
+        paths["workbooks"] = out_dir / "workbooks"
+        added["report_problems"] = []
+        added["bundles"] = len(write_bundles(con, as_of, out_dir, cases, reviews, added["report_problems"]))
+        paths["districts"] = out_dir / "districts"
+    for problem in added["report_problems"]:
+        get_run_logger().warning("report: %s", problem)
     added["outputs"] = {k: str(v) for k, v in paths.items()}
     return added
 
@@ -164,16 +181,19 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
     with _stage(timings, "ledger"):
         feedback = feedback_task(landing, run_date, state)
         ledger = ledger_task(run_date, state, rules)
+        reviews = reviews_task(run_date, state, out, status.get("roster"))
     for message in feedback["messages"]:
         logger.warning("feedback: %s", message)
     summary = {
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
         "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, **docs,
+        "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
     with _stage(timings, "report"):
         summary.update(report_task(run_date, state, out, summary))
     summary["stages"] = timings
+    summary["outputs"].update(reviews["outputs"])
     summary["outputs"].update(summary_task(out, summary))
     logger.info("night %s finished: %s", as_of, {r["rule"]: r["households"] for r in rules})
     return summary

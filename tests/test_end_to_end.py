@@ -5,14 +5,12 @@ import json
 import re
 import stat
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from crosscheck.cli import default_truth, main, run_night
 from crosscheck.score import score
-from synthetic.generate import generate
 
 AS_OF = date(2026, 11, 20)
 EXPORT_COLUMNS = ["case_id", "run_date", "household_id", "district", "township", "category", "rule",
