@@ -6,8 +6,6 @@ Retries with backoff wrap only the I/O of reading deliveries.
 """
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +21,7 @@ from checks.datadocs import build_data_docs
 from checks.validate import engine_for, validate_source
 from connectors.base import scrub_exception
 from connectors.load import load_source
+from crosscheck.metrics import measured
 from crosscheck.runtime import exclusive_night
 from crosscheck.safety import make_private_dir
 from crosscheck.settings import load_policy, load_sources, load_thresholds
@@ -139,13 +138,6 @@ def summary_task(out: str, summary: dict) -> dict:
     return {k: str(v) for k, v in write_summary(Path(out), summary).items()}
 
 
-@contextmanager
-def _stage(timings: dict, name: str):
-    started = time.perf_counter()
-    yield
-    timings[name] = round(time.perf_counter() - started, 3)
-
-
 def _today_in_shanghai() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
@@ -165,20 +157,21 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
     run_date = date.fromisoformat(as_of)
     sources = list(load_sources().sources)
     timings: dict[str, float] = {}
+    peaks: dict[str, float] = {}
 
-    with _stage(timings, "load"):
+    with measured(timings, peaks, "load"):
         loads = {s: load_task(landing, run_date, state, s) for s in sources}
-    with _stage(timings, "validate"):
+    with measured(timings, peaks, "validate"):
         status = {s: validate_task(run_date, state, s) for s in sources}
         docs = data_docs_task(state, out)
     for source, state_ in status.items():
         if state_["status"] != "ok":
             logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
-    with _stage(timings, "link"):
+    with measured(timings, peaks, "link"):
         links = link_task(state)
-    with _stage(timings, "flag"):
+    with measured(timings, peaks, "flag"):
         rules = flag_task(run_date, state, status)
-    with _stage(timings, "ledger"):
+    with measured(timings, peaks, "ledger"):
         feedback = feedback_task(landing, run_date, state)
         ledger = ledger_task(run_date, state, rules)
         reviews = reviews_task(run_date, state, out, status.get("roster"))
@@ -187,12 +180,12 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
     summary = {
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
-        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, **docs,
+        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks, **docs,
         "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
-    with _stage(timings, "report"):
+    with measured(timings, peaks, "report"):
         summary.update(report_task(run_date, state, out, summary))
-    summary["stages"] = timings
+    summary["stages"], summary["stage_peak_mib"] = timings, peaks
     summary["outputs"].update(reviews["outputs"])
     summary["outputs"].update(summary_task(out, summary))
     logger.info("night %s finished: %s", as_of, {r["rule"]: r["households"] for r in rules})
