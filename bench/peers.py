@@ -103,8 +103,12 @@ def memory_fields(sampler: RssSampler) -> dict:
 
 # ---------------------------------------------------------------- the night's own figures
 def night_stages(out: Path) -> dict:
-    """The night's stage seconds from <out>/run_summary.json."""
-    return json.loads((out / "run_summary.json").read_text(encoding="utf-8"))["stages"]
+    """The night's stage seconds from <out>/run_summary.json ({} when the night wrote none: the figures
+    of this run's re-measurement then stand alone, and the output says so)."""
+    path = out / "run_summary.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))["stages"]
 
 
 def source_status(con, as_of: date) -> dict[str, dict]:
@@ -191,8 +195,9 @@ def run_child(kind: str, db: Path, as_of: date, tables: list[str]) -> dict:
            "--as-of", as_of.isoformat(), "--tables", ",".join(tables)]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} child failed:\n{done.stderr[-4000:]}")
+    if done.returncode != 0:     # reported with the others' figures, which are kept
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}",
+                "process_s": time.perf_counter() - started}
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - started
     return result
@@ -247,12 +252,18 @@ def fmt(value, digits: int = 2) -> str:
 def peer_rows(res: dict) -> list[dict]:
     """The rows of the main table: peer, stage, seconds, ours seconds (this run and the night), peak, agreement."""
     ours, night = res["ours"], res["night_stages"]
-    ours_lf, night_lf = ours["link_s"] + ours["flag_s"], night.get("link", 0) + night.get("flag", 0)
-    same = "identical" if res["ours_vs_night_flags"]["only_ours"] == res["ours_vs_night_flags"]["only_peer"] == 0 \
-        else f"differs: {res['ours_vs_night_flags']}"
-    rows = [dict(peer="ours (re-measured)", stage="link + flag", seconds=ours_lf, ours=ours_lf, night=night_lf,
-                 peak=ours["peak_delta_mib"], agreement=f"flagged households vs the night's flags.hits: {same}")]
-    if "analyst" in res:
+    if "error" in ours:       # no re-measurement: the peers are held against the night's figures only
+        ours = {"link_s": None, "flag_s": None, "subset_link_s": {}}
+    ours_lf = ours["link_s"] + ours["flag_s"] if ours["link_s"] is not None else None
+    night_lf = night["link"] + night["flag"] if {"link", "flag"} <= set(night) else None
+    rows = []
+    if "ours_vs_night_flags" in res:
+        versus = res["ours_vs_night_flags"]
+        same = "identical" if versus["only_ours"] == versus["only_peer"] == 0 else f"differs: {versus}"
+        rows.append(dict(peer="ours (re-measured)", stage="link + flag", seconds=ours_lf, ours=ours_lf,
+                         night=night_lf, peak=ours["peak_delta_mib"],
+                         agreement=f"flagged households vs the night's flags.hits: {same}"))
+    if "analyst" in res and "error" not in res["analyst"]:
         an, t = res["analyst"], totals(res["analyst_rules"])
         agree = (f"households: {t['both']:,} both, {t['only_ours']:,} only ours, {t['only_peer']:,} only analyst's")
         rows += [dict(peer="analyst (pandas + rapidfuzz)", stage="read staging → pandas", seconds=an["read_s"],
@@ -265,10 +276,10 @@ def peer_rows(res: dict) -> list[dict]:
                       night=night_lf, peak=an["peak_delta_mib"], agreement=agree),
                  dict(peer="analyst", stage="read + link + flag", seconds=an["read_s"] + an["link_s"] + an["flag_s"],
                       ours=ours_lf, night=night_lf, peak=an["peak_delta_mib"], agreement="")]
-    if "splink" in res:
+    if "splink" in res and "error" not in res["splink"]:
         sp, ag = res["splink"], res["splink"]["agreement"]
         subset = res["splink_subset"]
-        our_link = sum(ours["subset_link_s"].values()) if subset else ours["link_s"]
+        our_link = (sum(ours["subset_link_s"].values()) or None) if subset else ours["link_s"]
         night_link = None if subset else night.get("link")
         label = f"link ({', '.join(sp['tables'])})" if subset else "link (all person tables)"
         agree = (f"{ag['splink_links']:,} records linked; same person as ours {ag['same_person']:,}, other person "
@@ -311,13 +322,18 @@ def print_report(res: dict) -> None:
     print(f"\nPeers on the night {res['as_of']} of {res['state']} ({res['link_records']:,} source records in the "
           f"link stage; {os.cpu_count()} CPUs):\n")
     print(main_table(res))
+    for peer in ("ours", "analyst", "splink"):
+        if "error" in res.get(peer, {}):
+            print(f"\n{peer} failed: {res[peer]['error']}")
+    if not res["night_stages"]:
+        print(f"\n{res['out']}/run_summary.json is missing (the night did not finish its summary): no night figures.")
     if "analyst_rules" in res:
         print("\nFlagged households per rule, ours (night) against the analyst's:\n")
         print(rules_table(res["analyst_rules"]))
         an = res["analyst"]
         print(f"\nAnalyst: name check fuzz.ratio ≥ {an['name_min_ratio']} on ID-matched pairs; no ID repair, no "
               f"fuzzy fallback. Links: {sum(v for k, v in an['links'].items() if k != 'household_person'):,}.")
-    if "splink" in res:
+    if "splink" in res and "error" not in res["splink"]:
         sp = res["splink"]
         print(f"\nSplink: blocking on id_norm{' and name' if sp['name_rule_used'] else ' only'} (name block: "
               f"{sp['name_block_pairs']:,} pairs); predict threshold {sp['predict_at']}; "
@@ -384,12 +400,14 @@ def run_peers(args) -> dict:
         res["splink_subset"] = subset
         if not args.skip_analyst:
             res["analyst"] = {**run_child("analyst", db, as_of, []), "name_min_ratio": NAME_MIN_RATIO}
-            res["analyst_rules"] = rule_agreement(facts["flagged"], res["analyst"].pop("flagged"))
+            if "flagged" in res["analyst"]:
+                res["analyst_rules"] = rule_agreement(facts["flagged"], res["analyst"].pop("flagged"))
         if not args.skip_splink:
             res["splink"] = {**run_child("splink", db, as_of, tables), "predict_at": PREDICT_AT,
                              "caveat": BYTE_CAVEAT}
         res["ours"] = run_child("ours", db, as_of, tables if subset else [])   # last: it rewrites the copy
-    res["ours_vs_night_flags"] = totals(rule_agreement(facts["flagged"], res["ours"].pop("flagged")))
+    if "flagged" in res["ours"]:
+        res["ours_vs_night_flags"] = totals(rule_agreement(facts["flagged"], res["ours"].pop("flagged")))
     res["versions"] = {"duckdb": duckdb.__version__, "pandas": pandas.__version__,
                        "rapidfuzz": rapidfuzz.__version__, "python": platform.python_version()}
     res["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}

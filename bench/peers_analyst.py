@@ -287,9 +287,9 @@ def r07_financial_assets(linked, house, policy, as_of) -> set[str]:
 
 def r08_duplicate(roster: pd.DataFrame) -> set[str]:
     r = roster.dropna(subset=["id_norm"])
+    r = r.assign(tekun=r["category"] == "特困供养", dibao=r["category"].isin(["城市低保", "农村低保"]))
     per = r.groupby("id_norm").agg(households=("household_id", "nunique"), listings=("household_id", "size"),
-                                   tekun=("category", lambda c: (c == "特困供养").any()),
-                                   dibao=("category", lambda c: c.isin(["城市低保", "农村低保"]).any()))
+                                   tekun=("tekun", "any"), dibao=("dibao", "any"))
     pairs = r.drop_duplicates(["household_id", "id_norm"]).groupby("id_norm").size()
     dup = per[(per["households"] > 1) | (per["listings"] > pairs) | (per["tekun"] & per["dibao"])]
     return ids(r[r["id_norm"].isin(dup.index)])

@@ -6,8 +6,8 @@ What a Splink user would write (``link_only`` on DuckDB, its own in-memory conne
   ``id_norm``, ``name`` as staged); right: the household persons (``linked.household_person`` of the
   night, one row per person_id, unique_id = person_id);
 * comparisons from ``splink.comparison_library`` with default arguments:
-  ``LevenshteinAtThresholds("id_norm")`` (thresholds 1, 2) and ``NameComparison("name")`` (exact, then
-  Jaro–Winkler ≥ 0.92 / 0.88 / 0.7). DuckDB's ``jaro_winkler`` / ``levenshtein`` count UTF-8 bytes, not
+  ``LevenshteinAtThresholds("id_norm")`` (thresholds 1, 2) and ``NameComparison("name")`` (exact with
+  term-frequency adjustment, then Jaro–Winkler ≥ 0.92, ≥ 0.88, else). DuckDB's ``jaro_winkler`` / ``levenshtein`` count UTF-8 bytes, not
   characters: a Han character is three bytes, so the default name comparison is degraded on Chinese
   names. That is part of "default settings" and is left as it is;
 * blocking for predictions: ``block_on("id_norm")`` and ``block_on("name")`` (the name rule is dropped,
@@ -15,7 +15,8 @@ What a Splink user would write (``link_only`` on DuckDB, its own in-memory conne
 * training: ``estimate_probability_two_random_records_match([block_on("id_norm", "name")], recall=0.7)``
   as in the tutorial, ``estimate_u_using_random_sampling()`` (default max_pairs 1e6), then
   ``estimate_parameters_using_expectation_maximisation`` blocked on ``id_norm`` (estimates the name's m) and
-  on ``name`` (the ID's m, when the name rule is kept);
+  on ``name`` (the ID's m, when the name rule is kept; without it the ID's m stays untrained and Splink
+  predicts with its default values, as it warns);
 * ``predict(threshold_match_probability=PREDICT_AT)``; a record's link is its best person above that.
 """
 from __future__ import annotations

@@ -116,9 +116,7 @@ def build_expectations(source: str, spec: SourceSpec, code_tables: dict[str, Cod
     for table, tspec in spec.tables.items():
         present = (staged_columns or {}).get(table)
         if first:
-            out.append(Expectation("freshness", table, "max_between", column="_delivery_date",
-                                   min_value=as_of - timedelta(days=spec.max_age_days), max_value=as_of,
-                                   label="交付日期"))
+            out.append(freshness_expectation(spec, as_of))
             first = False
         out += _table_level(table, tspec, previous_rows.get(table), row_ratio)
         for delivered, cs in tspec.columns.items():
@@ -137,6 +135,12 @@ def build_expectations(source: str, spec: SourceSpec, code_tables: dict[str, Cod
                                    mostly=1 - key.max_share, critical=False,
                                    label="、".join(_delivered_names(tspec, key.columns))))
     return out
+
+
+def freshness_expectation(spec: SourceSpec, as_of: date) -> Expectation:
+    """The delivery no older than the source's max_age_days on ``as_of`` (on the source's first table)."""
+    return Expectation("freshness", next(iter(spec.tables)), "max_between", column="_delivery_date",
+                       min_value=as_of - timedelta(days=spec.max_age_days), max_value=as_of, label="交付日期")
 
 
 def _delivered_names(tspec: TableSpec, canonical: list[str]) -> list[str]:

@@ -22,13 +22,17 @@ the other sources go on. Re-running a night replaces that night's rows for the s
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from checks.expectations import Expectation, Observation, build_expectations, describe, failing_predicate, q
+from checks.expectations import (Expectation, Observation, build_expectations, describe, failing_predicate,
+                                 freshness_expectation, q)
 from checks.suite import (CheckContext, CheckEngine, CheckResult, SqlCheckEngine, check_load_accepted,
                           check_quarantine_share, check_required_columns, check_repeated_delivery)
 from connectors.audit import ensure_audit_tables
@@ -61,6 +65,10 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
         results = [CheckResult("delivery_present", None, False, 0.0, 1.0, True, reason, engine.name)]
         return _finish(con, source, as_of, run_date, spec.max_age_days, None, None, "missing", reason, results)
     delivery = load["delivery_date"]
+    sha = check_sha(cfg, source, limits, engine)
+    carried = _carry_over(con, source, spec, as_of, run_date, load, sha, engine)
+    if carried is not None:
+        return carried
     ctx = CheckContext(con, source, spec, limits, as_of, run_date, load, _files(con, source, run_date))
     expectations = build_expectations(
         source, spec, cfg.code_tables, as_of=as_of, delivery_date=delivery,
@@ -92,7 +100,66 @@ def validate_source(con: duckdb.DuckDBPyConnection, source: str, as_of: date, ru
     else:
         status, reason = "ok", None
     return _finish(con, source, as_of, run_date, spec.max_age_days, delivery, (as_of - delivery).days, status,
-                   reason, results)
+                   reason, results, sha)
+
+
+# --- an unchanged delivery: the checks of the night that loaded it are carried over ---------------------------
+
+CHECKS_VERSION = 1   # raise when the checks themselves change: verdicts reached before are not carried over
+CARRIED_NOTE = "（沿用 {night} 晚的检查结果：交付字节未变）(checks carried over from the night of {night}: unchanged bytes)"
+_CARRIED_RE = r"（沿用 [0-9-]+ 晚的检查结果：交付字节未变）\(checks carried over from the night of [0-9-]+: unchanged bytes\)$"
+
+
+def check_sha(cfg: SourcesConfig, source: str, limits: Thresholds, engine: CheckEngine | None = None) -> str:
+    """What decides a source's check results besides its bytes: thresholds, the source's spec, the code
+    tables it uses, the engine and the version of the checks."""
+    spec = cfg.sources[source]
+    used = sorted({cs.codes for t in spec.tables.values() for cs in t.columns.values() if cs.codes})
+    payload = {"version": CHECKS_VERSION, "thresholds": limits.model_dump(mode="json"),
+               "spec": spec.model_dump(mode="json"), "engine": getattr(engine, "name", None),
+               "code_tables": {c: cfg.code_tables[c].model_dump(mode="json") for c in used if c in cfg.code_tables}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
+def _carry_over(con, source: str, spec, as_of: date, run_date: date, load: dict, sha: str,
+                engine: CheckEngine) -> dict | None:
+    """Tonight's load reused night R's (the same bytes) and the check configuration is R's: R's check results
+    and row notes are copied to tonight, only freshness (which depends on tonight's date) is evaluated again,
+    and nothing goes through the check engine. None when validation has to run in full."""
+    night = load.get("reused_from")
+    if night is None or load["status"] != "loaded":
+        return None
+    prior = fetch_dicts(con, "SELECT * FROM audit.source_status WHERE run_date = ? AND source = ? "
+                        "ORDER BY decided_at DESC LIMIT 1", [night, source])
+    if not prior or prior[0]["status"] not in ("ok", "stale") or prior[0]["check_sha"] != sha \
+            or prior[0]["delivery_date"] != load["delivery_date"]:
+        return None
+    rows = fetch_dicts(con, "SELECT * FROM audit.check_results WHERE run_date = ? AND source = ?", [night, source])
+    if not rows:
+        return None
+    origin = prior[0]["carried_from"] or night          # the night that really ran the checks
+    note = CARRIED_NOTE.format(night=origin)
+    delivery = load["delivery_date"]
+    freshness = freshness_expectation(spec, as_of)
+    fresh = _result(source, freshness, SqlCheckEngine().evaluate(con, [freshness], source=source,
+                                                                 run_date=run_date)[0])
+    results = []
+    for r in rows:
+        message = re.sub(_CARRIED_RE, "", r["message"] or "").rstrip()
+        if r["check_name"] == FRESHNESS and r["table_name"] == freshness.table:
+            results.append(CheckResult(FRESHNESS, r["table_name"], fresh.passed, fresh.observed, fresh.threshold,
+                                       r["critical"], fresh.message, SqlCheckEngine.name))
+            continue
+        results.append(CheckResult(r["check_name"], r["table_name"], r["passed"], r["observed"], r["threshold"],
+                                   r["critical"], f"{message} {note}".strip(), r["engine"]))
+    if _failed(results):        # cannot happen for an ok or stale night; validate in full rather than guess
+        return None
+    con.execute("INSERT INTO audit.row_notes SELECT ? AS run_date, * EXCLUDE (run_date) FROM audit.row_notes "
+                "WHERE run_date = ? AND source = ?", [run_date, night, source])
+    stale = [r for r in results if r.check == FRESHNESS and not r.passed]
+    status, reason = ("stale", stale[0].message) if stale else ("ok", None)
+    return _finish(con, source, as_of, run_date, spec.max_age_days, delivery, (as_of - delivery).days, status,
+                   reason, results, sha, carried_from=origin)
 
 
 def engine_for(thresholds: Thresholds, state: Path) -> CheckEngine:
@@ -213,18 +280,24 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _finish(con, source, as_of, run_date, max_age, delivery_date, age, status, reason, results) -> dict:
+def _finish(con, source, as_of, run_date, max_age, delivery_date, age, status, reason, results,
+            sha: str | None = None, carried_from: date | None = None) -> dict:
     reason = mask_ids(reason) if reason else reason
     if results:
         con.executemany(
             "INSERT INTO audit.check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [(run_date, source, r.table, r.check, r.passed, r.observed, r.threshold, r.critical,
               mask_ids(r.message), r.engine) for r in results])
-    con.execute("INSERT INTO audit.source_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [run_date, source, as_of, delivery_date, age, max_age, status, reason])
-    return {"source": source, "status": status, "as_of": as_of, "run_date": run_date,
-            "delivery_date": delivery_date, "age_days": age, "max_age_days": max_age, "reason": reason,
-            "checks": [asdict(r) for r in results]}
+    con.execute("INSERT INTO audit.source_status (run_date, source, as_of, delivery_date, age_days, max_age_days, "
+                "status, reason, decided_at, check_sha, carried_from) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?)",
+                [run_date, source, as_of, delivery_date, age, max_age, status, reason, sha, carried_from])
+    out = {"source": source, "status": status, "as_of": as_of, "run_date": run_date,
+           "delivery_date": delivery_date, "age_days": age, "max_age_days": max_age, "reason": reason,
+           "checks": [asdict(r) for r in results]}
+    if carried_from is not None:
+        out["carried_from"] = carried_from
+    return out
 
 
 def source_statuses(con: duckdb.DuckDBPyConnection, run_date: date) -> dict[str, dict]:

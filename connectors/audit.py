@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS audit.source_status (
     run_date DATE, source VARCHAR, as_of DATE, delivery_date DATE, age_days INTEGER, max_age_days INTEGER,
     status VARCHAR,            -- ok | stale | missing | rejected
     reason VARCHAR, decided_at TIMESTAMP);
+
+-- a load that reused an earlier night's load of the same bytes (connectors/reuse.py): that night
+ALTER TABLE audit.source_loads ADD COLUMN IF NOT EXISTS reused_from DATE;
+-- the check configuration a verdict was reached under (checks/validate.py: carried over only under the same)
+ALTER TABLE audit.source_status ADD COLUMN IF NOT EXISTS check_sha VARCHAR;
+-- the night whose checks were carried over to this one (bytes and check configuration unchanged)
+ALTER TABLE audit.source_status ADD COLUMN IF NOT EXISTS carried_from DATE;
 """
 
 

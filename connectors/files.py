@@ -35,6 +35,8 @@ _CHUNK = 1 << 25
 # Characters that real text never holds: C0 controls (except tab/newline/CR), DEL, the private use area
 # (where GB18030 puts its user-defined byte ranges). Seeing them after a GB18030 decode means garbage.
 _IMPLAUSIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ue000-\uf8ff]")
+# UTF-8 bytes that can start one of them (the control bytes; EE and EF lead U+E000–U+FFFF): 1, else 0
+_SUSPECT = bytes(1 if (b < 0x20 and b not in (9, 10, 13)) or b in (0x7F, 0xEE, 0xEF) else 0 for b in range(256))
 TRUNCATED_NOTE = "文件在一个字符的中间结束，看起来被截断了 (the file ends in the middle of a character: it looks truncated)"
 
 
@@ -111,16 +113,18 @@ def decode_strict(data: bytes, expected: str = "utf-8") -> tuple[pa.Buffer, str,
                     f"文件第 {line} 行附近有无法识别的字节：既不是 UTF-8 也不是 GBK/GB18030，未读取 "
                     f"(neither UTF-8 nor GBK/GB18030: invalid byte near line {line}; the file was not read)") from None
             notes.append(TRUNCATED_NOTE)
-        bad = _IMPLAUSIBLE.search(text)
+        encoded = text.encode("utf-8")
+        # a byte scan first (cheap); the regex over the text only where a suspect byte shows up
+        bad = _IMPLAUSIBLE.search(text) if encoded.translate(_SUSPECT).find(1) >= 0 else None
         if bad:
             line = lines_before + text.count("\n", 0, bad.start()) + 1
             raise DecodeRejected(
                 f"按 GB18030 解码只得到控制字符或自定义区字符（第 {line} 行）：编码不对或文件已损坏，未读取 "
                 f"(decodes as GB18030 only into control or private-use characters, line {line}: "
                 "wrong encoding or damaged; the file was not read)")
-        lines_before += text.count("\n")
-        parts.append(text.encode("utf-8"))
-        del text
+        lines_before += encoded.count(b"\n")
+        parts.append(encoded)
+        del text, encoded
     if not _expects_gb(expected):
         notes.append("文件是 GBK/GB18030 编码，约定是 UTF-8；已按 GB18030 正确读取 "
                      "(delivered in GBK/GB18030 although UTF-8 was expected; read as GB18030)")
@@ -225,15 +229,30 @@ def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> 
         bad.append((row.number, row.text, row.actual_columns))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(
+    def parse(threads: bool) -> pa.Table:
+        return pacsv.read_csv(
             pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=names,
+            read_options=pacsv.ReadOptions(use_threads=threads, skip_rows=1, column_names=names,
                                            block_size=1 << 26),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                  check_utf8=False))
+
+    # threads for the common clean file of some size; a file with unparseable rows (or that fails) is read
+    # again on one thread, the only way Arrow tells the row numbers of those rows and the same error text
+    table = None
+    if body.size > 1 << 22:
+        try:
+            table = parse(True)
+        except (pa.ArrowInvalid, OSError):
+            table = None
+        if bad:
+            table = None
+            bad.clear()
+    try:
+        if table is None:
+            table = parse(False)
     except (pa.ArrowInvalid, OSError) as exc:
         out.error = f"CSV 无法解析，未读取 (the CSV could not be parsed: {scrub_exception(exc)})"
         return out

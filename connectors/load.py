@@ -118,8 +118,9 @@ class TableResult:
 # --- public entry points ---------------------------------------------------------------------------------
 
 def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_of: date, run_date: date,
-                *, sources: SourcesConfig | None = None) -> dict:
-    """Load the newest delivery of ``source`` dated on or before ``as_of`` (see module docstring)."""
+                *, sources: SourcesConfig | None = None, reuse: bool = True) -> dict:
+    """Load the newest delivery of ``source`` dated on or before ``as_of`` (see module docstring). With
+    ``reuse`` false, a delivery the last load already staged byte for byte is read again all the same."""
     cfg = sources or load_sources()
     if source not in cfg.sources:
         raise KeyError(f"unknown source {source!r}; sources.yaml defines {sorted(cfg.sources)}")
@@ -144,7 +145,7 @@ def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_o
                 "delivery_date": None, "rows_read": 0, "rows_staged": 0, "rows_quarantined": 0,
                 "tables": {}, "messages": [message],
                 "seconds": round(_time.perf_counter() - started, 3)}
-    reused = _reuse_earlier_load(con, cfg, source, as_of, run_date, delivery, started)
+    reused = _reuse_earlier_load(con, cfg, source, as_of, run_date, delivery, started) if reuse else None
     if reused is not None:
         return reused
     connectors = {t: FileConnector(tspec, delivery.files.get(t, [])) for t, tspec in spec.tables.items()}
@@ -163,7 +164,8 @@ def _reuse_earlier_load(con, cfg: SourcesConfig, source: str, as_of: date, run_d
     message = (f"{source}：{delivery.delivery_date} 的交付已于 {earlier['run_date']} 晚装载，字节未变，未重新读取 "
                f"(the delivery of {delivery.delivery_date} was loaded on the night of {earlier['run_date']} and "
                "has not changed; not read again)")
-    _record_source(con, run_date, source, as_of, delivery.delivery_date, "loaded", None, started, cfg)
+    _record_source(con, run_date, source, as_of, delivery.delivery_date, "loaded", None, started, cfg,
+                   reused_from=earlier["run_date"])
     return {"source": source, "status": "loaded", "as_of": as_of, "run_date": run_date,
             "delivery_date": delivery.delivery_date, **counts, "tables": {}, "messages": [message],
             "reused_from": earlier["run_date"], "seconds": round(_time.perf_counter() - started, 3)}
@@ -713,11 +715,12 @@ def _insert_quarantine(con, qrows: list[tuple]) -> None:
 
 
 def _record_source(con, run_date, source, as_of, delivery_date, status, message, started,
-                   cfg: SourcesConfig | None = None) -> None:
+                   cfg: SourcesConfig | None = None, reused_from: date | None = None) -> None:
     con.execute("INSERT INTO audit.source_loads (run_date, source, as_of, delivery_date, status, message, seconds, "
-                "loaded_at, config_sha) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+                "loaded_at, config_sha, reused_from) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp, ?, ?)",
                 [run_date, source, as_of, delivery_date, status, mask_ids(message) if message else None,
-                 round(_time.perf_counter() - started, 3), config_sha(cfg, source) if cfg is not None else None])
+                 round(_time.perf_counter() - started, 3), config_sha(cfg, source) if cfg is not None else None,
+                 reused_from])
 
 
 def _file_summary(fr: FileResult) -> dict:

@@ -39,15 +39,19 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def run_night(landing: Path, as_of: date, out: Path, state: Path) -> dict:
-    """Run one night through the Prefect flow; returns the run summary."""
-    from crosscheck.runtime import configure_prefect
+def run_night(landing: Path, as_of: date, out: Path, state: Path, *, full: bool = False) -> dict:
+    """Run one night through the Prefect flow; returns the run summary. ``full``: read, validate and link
+    every source again even where the warehouse already holds the same delivery."""
+    from crosscheck.runtime import configure_prefect, start_temporary_server_in_background
 
     configure_prefect(state)
-    from flows.nightly import night  # imported after Prefect is configured
+    server = start_temporary_server_in_background()
+    from flows.nightly import night  # imported after Prefect is configured, while its server starts
+    if server is not None:
+        server.join()
 
     return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
-                 state=str(state.resolve()))
+                 state=str(state.resolve()), full=full)
 
 
 def cmd_run(args) -> int:
@@ -59,7 +63,7 @@ def cmd_run(args) -> int:
         print(f"crosscheck run: landing zone {landing} does not exist", file=sys.stderr)
         return 2
     try:
-        summary = run_night(landing, args.as_of, Path(args.out), Path(args.state))
+        summary = run_night(landing, args.as_of, Path(args.out), Path(args.state), full=args.full)
     except NightAlreadyRunning as exc:
         print(f"crosscheck run: {exc}", file=sys.stderr)
         return 3
@@ -148,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--as-of", type=_date, required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--state", default=str(DEFAULT_STATE), help=f"warehouse and ledger (default {DEFAULT_STATE})")
+    r.add_argument("--full", action="store_true",
+                   help="reload, re-validate and re-link every source, even deliveries the warehouse already holds "
+                        "byte for byte (by default those are reused: an incremental night)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("score", help="precision and recall of a night's cases against the ground truth")

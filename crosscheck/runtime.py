@@ -28,6 +28,28 @@ def configure_prefect(state: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(make_private_dir(state / "prefect")))
 
 
+def start_temporary_server_in_background():
+    """Start Prefect's temporary API server (when no PREFECT_API_URL names a real one) on a thread, so that
+    its start-up (a separate uvicorn process: a few seconds) overlaps the import of the pipeline in this
+    process. Returns the thread to join before the flow runs, or None. Should the start fail, the flow's
+    own client starts the server again and reports the error the usual way."""
+    import threading
+
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    def start() -> None:
+        try:
+            SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001 — retried, and reported, by the flow's own client
+            pass
+
+    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    thread.start()
+    return thread
+
+
 class NightAlreadyRunning(RuntimeError):
     pass
 

@@ -29,8 +29,9 @@ from crosscheck.warehouse import connect, table_exists
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
 from reports.stewards import delivery_problems, problem_line, write_dashboard
-from reports.bundles import write_bundles
-from reports.workbook import write_district_workbooks
+from reports.bundles import start_bundles
+from reports.site import Site
+from reports.workbook import start_district_workbooks
 from rules.engine import evaluate_rules
 
 
@@ -40,11 +41,11 @@ def warehouse_path(state: Path) -> Path:
 
 @task(name="load", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
       persist_result=False, task_run_name="load-{source}")
-def load_task(landing: str, as_of: date, state: str, source: str) -> dict:
+def load_task(landing: str, as_of: date, state: str, source: str, full: bool = False) -> dict:
     with connect(warehouse_path(Path(state))) as con:
-        result = load_source(con, Path(landing), source, as_of, as_of)
+        result = load_source(con, Path(landing), source, as_of, as_of, reuse=not full)
     return {k: v for k, v in result.items() if k in ("status", "delivery_date", "rows_read", "rows_staged",
-                                                       "rows_quarantined", "messages")}
+                                                       "rows_quarantined", "messages", "reused_from")}
 
 
 @task(name="validate", persist_result=False, task_run_name="validate-{source}")
@@ -71,9 +72,9 @@ def data_docs_task(state: str, out: str) -> dict:
 
 
 @task(name="link", persist_result=False)
-def link_task(state: str) -> dict:
+def link_task(state: str, full: bool = False) -> dict:
     with connect(warehouse_path(Path(state))) as con:
-        return link_all(con, load_sources())
+        return link_all(con, load_sources(), full=full)
 
 
 @task(name="flag", persist_result=False)
@@ -109,24 +110,33 @@ def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
     PDF); return what the summary adds."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    report_problems: list[str] = []
     with connect(warehouse_path(Path(state))) as con:
         rule_names = {code: spec.name for code, spec in load_policy().rules.items()}
         cases = open_cases(con, as_of, rule_names)
-        paths = write_cases(cases, out_dir)
-        added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases),
-                 "problems": [{**p, "line": problem_line(p)} for p in delivery_problems(con, as_of)]}
-        paths.update(write_night_report(con, as_of, out_dir, {**summary, **added}, cases))
-        paths["dashboard"] = write_dashboard(con, as_of, out_dir,
-                                             data_docs="data_docs/index.html" if summary.get("data_docs") else None)
-        if summary.get("data_docs"):
-            paths["data_docs"] = Path(summary["data_docs"])
         reviews = (con.execute("SELECT * FROM ledger.reviews_due WHERE run_date = ?", [as_of]).df()
                    if table_exists(con, "ledger", "reviews_due") else None)
-        added["workbooks"] = len(write_district_workbooks(cases, out_dir, as_of.isoformat(), reviews))
-        paths["workbooks"] = out_dir / "workbooks"
-        added["report_problems"] = []
-        added["bundles"] = len(write_bundles(con, as_of, out_dir, cases, reviews, added["report_problems"]))
-        paths["districts"] = out_dir / "districts"
+        # the workbooks (a helper process) and the PDFs (Chromium) are written while the rest is
+        workbook_job = start_district_workbooks(cases, out_dir, as_of.isoformat(), reviews)
+        bundles = start_bundles(con, as_of, out_dir, cases, reviews, report_problems)
+        try:
+            paths = write_cases(cases, out_dir)
+            added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases),
+                     "problems": [{**p, "line": problem_line(p)} for p in delivery_problems(con, as_of)]}
+            site = Site(con, as_of)          # read once, for the centre's report and every district's
+            paths.update(write_night_report(con, as_of, out_dir, {**summary, **added}, cases, site=site))
+            paths["dashboard"] = write_dashboard(con, as_of, out_dir,
+                                                 data_docs="data_docs/index.html" if summary.get("data_docs") else None)
+            if summary.get("data_docs"):
+                paths["data_docs"] = Path(summary["data_docs"])
+            workbooks = workbook_job.result()
+            added["workbooks"] = len(workbooks)
+            paths["workbooks"] = out_dir / "workbooks"
+            added["report_problems"] = report_problems
+            added["bundles"] = len(bundles.finish(site=site, workbooks=workbooks))
+            paths["districts"] = out_dir / "districts"
+        finally:
+            bundles.close()
     for problem in added["report_problems"]:
         get_run_logger().warning("report: %s", problem)
     added["outputs"] = {k: str(v) for k, v in paths.items()}
@@ -143,16 +153,17 @@ def _today_in_shanghai() -> str:
 
 
 @flow(name="crosscheck-night", persist_result=False, log_prints=False)
-def night(landing: str, out: str, state: str, as_of: str | None = None) -> dict:
+def night(landing: str, out: str, state: str, as_of: str | None = None, full: bool = False) -> dict:
     """Run one night as of `as_of` (YYYY-MM-DD; today in Asia/Shanghai when omitted, as for the
-    scheduled deployment) on the deliveries in `landing`. Two nights on one state folder at once are
-    refused, never interleaved."""
+    scheduled deployment) on the deliveries in `landing`. Unchanged deliveries are reused (not read,
+    validated or linked again) unless `full`. Two nights on one state folder at once are refused, never
+    interleaved."""
     as_of = as_of or _today_in_shanghai()
     with exclusive_night(Path(state)):
-        return _night(landing, as_of, out, state)
+        return _night(landing, as_of, out, state, full)
 
 
-def _night(landing: str, as_of: str, out: str, state: str) -> dict:
+def _night(landing: str, as_of: str, out: str, state: str, full: bool = False) -> dict:
     logger = get_run_logger()
     run_date = date.fromisoformat(as_of)
     sources = list(load_sources().sources)
@@ -160,7 +171,7 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
     peaks: dict[str, float] = {}
 
     with measured(timings, peaks, "load"):
-        loads = {s: load_task(landing, run_date, state, s) for s in sources}
+        loads = {s: load_task(landing, run_date, state, s, full) for s in sources}
     with measured(timings, peaks, "validate"):
         status = {s: validate_task(run_date, state, s) for s in sources}
         docs = data_docs_task(state, out)
@@ -168,7 +179,7 @@ def _night(landing: str, as_of: str, out: str, state: str) -> dict:
         if state_["status"] != "ok":
             logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
     with measured(timings, peaks, "link"):
-        links = link_task(state)
+        links = link_task(state, full)
     with measured(timings, peaks, "flag"):
         rules = flag_task(run_date, state, status)
     with measured(timings, peaks, "ledger"):

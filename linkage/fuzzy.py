@@ -513,6 +513,9 @@ def fuzzy_link(con: duckdb.DuckDBPyConnection, table: str, model: dict | None = 
     counts["pairs"] = len(df)
     if df.empty:
         return counts
+    # A fixed order: the posterior's denominator is a float sum over the record's candidates, and DuckDB
+    # returns the pairs in any order (two links of one warehouse differed in the last bit otherwise).
+    df = df.sort_values(["_file", "_row", "person_id"], kind="stable", ignore_index=True)
     df = _taken(con, table, df, spec)
     tf = con.execute("""SELECT t.kind, t.key, t.n FROM fz_tf t JOIN (
                             SELECT DISTINCT k.kind, k.key FROM fz_keys k

@@ -20,6 +20,7 @@ import pandas as pd
 
 from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
 from crosscheck.warehouse import table_columns, table_exists
+from linkage import incremental
 from linkage.fuzzy import create_fuzzy_review, fuzzy_link
 from linkage.names import agreement
 from linkage.repair import build_repairs, id_key, repairable
@@ -44,27 +45,35 @@ def build_household_persons(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM linked.household_person").fetchone()[0]
 
 
-def link_table(con: duckdb.DuckDBPyConnection, table: str) -> int:
+def link_table(con: duckdb.DuckDBPyConnection, table: str, records: str | None = None,
+               target: str | None = None) -> int:
+    """linked.<table> from staging.<table> (or, for linkage/incremental.py, the rows of ``records`` linked
+    into ``target``), name-guarded, with the unlinked records listed."""
+    records = records or f"staging.{table}"
+    target = target or f"linked.{table}"
     can_repair = repairable(con, table)
-    repaired = ((SQL / "link_table_repaired.sql").read_text(encoding="utf-8").format(table=table, id_key=id_key("r"))
-                if can_repair else "")
-    con.execute((SQL / "link_table.sql").read_text(encoding="utf-8").format(table=table, repaired=repaired))
-    guard_names(con, table)
+    repaired = ((SQL / "link_table_repaired.sql").read_text(encoding="utf-8").format(
+        table=table, id_key=id_key("r"), records=records) if can_repair else "")
+    con.execute((SQL / "link_table.sql").read_text(encoding="utf-8").format(
+        table=table, repaired=repaired, records=records,
+        target=f"TABLE {target}" if "." in target else f"TEMP TABLE {target}"))   # unqualified: a temp table
+    guard_names(con, table, target)
     if can_repair:
-        list_unlinked(con, table)
-    return con.execute(f"SELECT count(*) FROM linked.{table}").fetchone()[0]
+        list_unlinked(con, table, records)
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
-def list_unlinked(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def list_unlinked(con: duckdb.DuckDBPyConnection, table: str, records: str | None = None) -> None:
     cols = set(table_columns(con, "staging", table))
     owner_seq = "CAST(r.owner_seq AS BIGINT)" if "owner_seq" in cols else "CAST(NULL AS BIGINT)"
-    con.execute((SQL / "unlinked.sql").read_text(encoding="utf-8").format(table=table, id_key=id_key("r"),
-                                                                          owner_seq=owner_seq))
+    con.execute((SQL / "unlinked.sql").read_text(encoding="utf-8").format(
+        table=table, id_key=id_key("r"), owner_seq=owner_seq, records=records or f"staging.{table}"))
 
 
-def guard_names(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def guard_names(con: duckdb.DuckDBPyConnection, table: str, links: str | None = None) -> None:
     """Compare the names of ID-matched pairs that differ as written (each distinct pair once)."""
-    pairs = con.execute(f"SELECT DISTINCT name, person_name FROM linked.{table} "
+    links = links or f"linked.{table}"
+    pairs = con.execute(f"SELECT DISTINCT name, person_name FROM {links} "
                         "WHERE link_method = 'id_exact' AND coalesce(name, '') <> ''"
                         " AND name IS DISTINCT FROM person_name").fetchall()
     verdicts = pd.DataFrame([(a, b, *agreement(a, b)) for a, b in pairs],
@@ -73,7 +82,7 @@ def guard_names(con: duckdb.DuckDBPyConnection, table: str) -> None:
         return
     con.register("name_verdicts", verdicts)
     try:
-        for statement in (SQL / "name_guard.sql").read_text(encoding="utf-8").format(table=table).split(";"):
+        for statement in (SQL / "name_guard.sql").read_text(encoding="utf-8").format(table=table, links=links).split(";"):
             if statement.strip():
                 con.execute(statement)
     finally:
@@ -101,29 +110,49 @@ def add_fuzzy_links(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
-             thresholds: Thresholds | None = None) -> dict[str, int]:
+             thresholds: Thresholds | None = None, *, full: bool = False) -> dict:
     """Build linked.household_person, then linked.<table> for every staged person table (with the
-    probabilistic fallback for the tables ``fuzzy_link_tables`` names)."""
+    probabilistic fallback for the tables ``fuzzy_link_tables`` names).
+
+    Each table is linked in full, or, when its staging is unchanged since it was last linked and only the
+    roster changed, by delta (linkage/incremental.py: only the records whose person, repair or known-person
+    status changed are linked again; the result is the same). counts["mode"][table] says which
+    ("full" | "delta"), counts["mode_reason"][table] why. ``full`` links every table in full."""
     if not table_exists(con, "staging", "hukou"):
         # No hukou ever delivered: members still link, relatives cannot be known (R05 is skipped).
         con.execute("CREATE TABLE staging.hukou (id_norm VARCHAR, name VARCHAR, hukou_no VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE linked.review (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
-                " household_id VARCHAR, person_id VARCHAR, source_name VARCHAR, roster_name VARCHAR,"
-                " score DOUBLE, reason VARCHAR)")
-    con.execute("CREATE OR REPLACE TABLE linked.unlinked (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
-                " _delivery_date DATE, owner_seq BIGINT, reason VARCHAR)")
     tables = [t for t in person_tables(sources) if table_exists(con, "staging", t)]
-    counts = {"id_repaired": build_repairs(con, ["roster", *tables])}
+    fuzzy_tables = (thresholds or load_thresholds()).fuzzy_link_tables
+    plan = incremental.plan(con, tables, fuzzy_tables, full=full)
+    incremental.forget_state(con)            # a night that stops half-way leaves the next one a full link
+    delta = [t for t in tables if plan.modes[t] == "delta"]
+    if delta:
+        incremental.keep_previous(con, tables, delta, fuzzy_tables)
+    else:
+        con.execute("CREATE OR REPLACE TABLE linked.review (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
+                    " household_id VARCHAR, person_id VARCHAR, source_name VARCHAR, roster_name VARCHAR,"
+                    " score DOUBLE, reason VARCHAR)")
+        con.execute("CREATE OR REPLACE TABLE linked.unlinked (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
+                    " _delivery_date DATE, owner_seq BIGINT, reason VARCHAR)")
+        create_fuzzy_review(con, replace=True)        # tonight's review band only
+    counts: dict = {"id_repaired": build_repairs(con, ["roster", *tables], keep=frozenset(delta))}
     counts["household_person"] = build_household_persons(con)
     if repairable(con, "roster"):
         list_unlinked(con, "roster")
-    fuzzy_tables = (thresholds or load_thresholds()).fuzzy_link_tables
-    create_fuzzy_review(con, replace=True)        # tonight's review band only
+    if delta:
+        incremental.diff_previous(con)
+    create_fuzzy_review(con)
     for table in tables:
-        counts[table] = link_table(con, table)
+        if plan.modes[table] == "delta":
+            counts[table] = incremental.relink_table(con, table, fuzzy=table in fuzzy_tables)
+        else:
+            counts[table] = link_table(con, table)
         if table in fuzzy_tables:
             counts[f"{table}_fuzzy"] = add_fuzzy_links(con, table)
             counts[table] += counts[f"{table}_fuzzy"]
     counts["review"] = con.execute("SELECT count(*) FROM linked.review").fetchone()[0]
     counts["unlinked"] = con.execute("SELECT count(*) FROM linked.unlinked").fetchone()[0]
+    incremental.save_state(con, plan)
+    counts["mode"] = dict(plan.modes)
+    counts["mode_reason"] = dict(plan.reasons)
     return counts

@@ -63,26 +63,42 @@ def build_known_persons(con: duckdb.DuckDBPyConnection) -> None:
                 + (" UNION ".join(parts) if parts else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS name WHERE false"))
 
 
-def build_repairs(con: duckdb.DuckDBPyConnection, tables: list[str]) -> int:
-    """linked.known_person, linked.id_area_alias and linked.id_repair for the staged tables given."""
-    build_known_persons(con)
-    con.execute((SQL / "id_repair_areas.sql").read_text(encoding="utf-8"))
-    parts = []
+def build_repair_requests(con: duckdb.DuckDBPyConnection, tables: list[str], keep: frozenset[str] = frozenset()) -> None:
+    """linked.link_request (record_table, id_key, id_status, name): every table's distinct repair keys that
+    could be a request whoever is known (damaged IDs, and valid IDs under an area code with an old/new
+    alias). Rows of the tables in ``keep`` are kept from the last night (their staging is unchanged,
+    linkage/incremental.py); the others are rebuilt. Whether a valid ID is a request also depends on
+    linked.known_person, which build_repairs applies afterwards."""
+    if not table_exists(con, "linked", "link_request"):
+        con.execute("CREATE TABLE linked.link_request (record_table VARCHAR, id_key VARCHAR, id_status VARCHAR,"
+                    " name VARCHAR)")
+    con.execute("DELETE FROM linked.link_request WHERE NOT list_contains(?::VARCHAR[], record_table)",
+                [sorted(keep)])
     for t in tables:
-        if not repairable(con, t):
+        if t in keep or not repairable(con, t):
             continue
-        parts.append(f"""
-            SELECT DISTINCT {id_key()} AS id_key, id_status, coalesce(CAST(name AS VARCHAR), '') AS name
+        con.execute(f"""
+            INSERT INTO linked.link_request
+            SELECT DISTINCT '{t}', {id_key()} AS id_key, id_status, coalesce(CAST(name AS VARCHAR), '') AS name
             FROM staging.{t}
             WHERE id_status IN ('bad_check', 'excel_damaged')
                OR (id_status IN ('valid', 'upgraded15')
-                   AND substr(id_norm, 1, 6) IN (SELECT code FROM linked.id_area_alias)
-                   AND id_norm NOT IN (SELECT id FROM linked.known_person))""")
-    con.execute("CREATE OR REPLACE TEMP TABLE repair_request AS "
-                + (f"SELECT DISTINCT id_key, id_status, name, {EXCEL_PREFIX.format(k='id_key')} AS excel_prefix"
-                   f" FROM ({' UNION ALL '.join(parts)})" if parts else
-                   "SELECT NULL::VARCHAR id_key, NULL::VARCHAR id_status, NULL::VARCHAR name,"
-                   " NULL::VARCHAR excel_prefix WHERE false"))
+                   AND substr(id_norm, 1, 6) IN (SELECT code FROM linked.id_area_alias))""")
+
+
+def build_repairs(con: duckdb.DuckDBPyConnection, tables: list[str], keep: frozenset[str] = frozenset()) -> int:
+    """linked.known_person, linked.id_area_alias and linked.id_repair for the staged tables given (the
+    requests of the tables in ``keep`` are taken from the last night's linked.link_request)."""
+    build_known_persons(con)
+    con.execute((SQL / "id_repair_areas.sql").read_text(encoding="utf-8"))
+    build_repair_requests(con, tables, keep)
+    # A valid ID is a request only when it belongs to nobody known (for a valid ID, id_key = id_norm).
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE repair_request AS
+        SELECT DISTINCT id_key, id_status, name, {EXCEL_PREFIX.format(k='id_key')} AS excel_prefix
+        FROM linked.link_request
+        WHERE list_contains(?::VARCHAR[], record_table)
+          AND NOT (id_status IN ('valid', 'upgraded15') AND id_key IN (SELECT id FROM linked.known_person))""",
+                [[t for t in tables if repairable(con, t)]])
     con.execute((SQL / "id_repair_candidates.sql").read_text(encoding="utf-8"))
     # Candidates that are known persons (an Excel prefix fits every known ID that starts with it).
     con.execute("""CREATE OR REPLACE TEMP TABLE repair_fit AS

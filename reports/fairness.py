@@ -30,23 +30,19 @@ roster AS (
     SELECT DISTINCT household_id, id_norm, coalesce(id_norm, CAST(id_number AS VARCHAR), name) AS member_key,
            district, category
     FROM staging.roster
-    WHERE household_id IS NOT NULL AND (getvariable('fair_district') IS NULL OR district = getvariable('fair_district'))
+    WHERE household_id IS NOT NULL
 ),
 hukou AS (
     SELECT id_norm, any_value(sex) AS sex, any_value(lpad(ethnicity, 2, '0')) AS ethnicity,
            any_value(birth_date) AS birth_date
     FROM {hukou} WHERE id_norm IS NOT NULL GROUP BY id_norm
 ),
-cases AS (
-    SELECT case_id, household_id FROM ledger.cases
-    WHERE getvariable('fair_district') IS NULL OR district = getvariable('fair_district')
-),
 conclusions AS (
     SELECT case_id, arg_max(status, (feedback_date, imported_on, row)) AS status
     FROM {conclusions} WHERE feedback_date <= getvariable('fair_date') GROUP BY case_id
 ),
 members AS (
-    SELECT r.household_id, r.member_key,
+    SELECT r.district AS roster_district, r.household_id, r.member_key,
            coalesce(r.district, '未知') AS district, coalesce(r.category, '未知') AS category,
            CASE h.sex WHEN '1' THEN '男' WHEN '2' THEN '女' ELSE '未知' END AS sex,
            {age_band} AS age_band,
@@ -54,30 +50,43 @@ members AS (
                AS ethnic_group
     FROM roster r LEFT JOIN hukou h USING (id_norm)
 ),
+-- every report the figures go to: the centre's (every roster member, every case) and each district's
+-- (the members on that district's roster, the cases of that district in the ledger)
+scoped_members AS (
+    SELECT true AS centre, '' AS scope, * EXCLUDE (roster_district) FROM members
+    UNION ALL
+    SELECT false AS centre, roster_district AS scope, * EXCLUDE (roster_district) FROM members
+    WHERE roster_district IS NOT NULL
+),
+cases AS (
+    SELECT true AS centre, '' AS scope, case_id, household_id FROM ledger.cases
+    UNION ALL
+    SELECT false AS centre, district AS scope, case_id, household_id FROM ledger.cases WHERE district IS NOT NULL
+),
 member_groups AS (
-    UNPIVOT members ON district, category, sex, age_band, ethnic_group INTO NAME dimension VALUE grp
+    UNPIVOT scoped_members ON district, category, sex, age_band, ethnic_group INTO NAME dimension VALUE grp
 ),
 household_cases AS (
-    SELECT c.household_id, count(*) AS cases, count(k.status) AS concluded,
+    SELECT c.centre, c.scope, c.household_id, count(*) AS cases, count(k.status) AS concluded,
            count(*) FILTER (WHERE k.status = 'confirmed') AS confirmed,
            count(*) FILTER (WHERE k.status = 'refuted') AS refuted
-    FROM cases c LEFT JOIN conclusions k USING (case_id) GROUP BY c.household_id
+    FROM cases c LEFT JOIN conclusions k USING (case_id) GROUP BY c.centre, c.scope, c.household_id
 ),
 group_members AS (
-    SELECT dimension, grp, count(DISTINCT household_id || '|' || member_key) AS members
+    SELECT centre, scope, dimension, grp, count(DISTINCT household_id || '|' || member_key) AS members
     FROM member_groups GROUP BY ALL
 ),
 group_households AS (
-    SELECT DISTINCT dimension, grp, household_id FROM member_groups
+    SELECT DISTINCT centre, scope, dimension, grp, household_id FROM member_groups
 )
-SELECT g.dimension, g.grp, any_value(m.members) AS members, count(*) AS households,
+SELECT g.centre, g.scope, g.dimension, g.grp, any_value(m.members) AS members, count(*) AS households,
        count(hc.household_id) AS flagged, coalesce(sum(hc.cases), 0) AS cases,
        coalesce(sum(hc.concluded), 0) AS concluded, coalesce(sum(hc.confirmed), 0) AS confirmed,
        coalesce(sum(hc.refuted), 0) AS refuted
 FROM group_households g
-JOIN group_members m USING (dimension, grp)
-LEFT JOIN household_cases hc USING (household_id)
-GROUP BY g.dimension, g.grp
+JOIN group_members m USING (centre, scope, dimension, grp)
+LEFT JOIN household_cases hc USING (centre, scope, household_id)
+GROUP BY g.centre, g.scope, g.dimension, g.grp
 """
 
 EMPTY_HUKOU = "(SELECT NULL::VARCHAR AS id_norm, NULL::VARCHAR AS sex, NULL::VARCHAR AS ethnicity," \
@@ -101,16 +110,24 @@ def age_band_sql() -> str:
     return f"CASE WHEN h.birth_date IS NULL THEN '未知' {whens} ELSE '80+' END"
 
 
-def fairness_rows(con: duckdb.DuckDBPyConnection, run_date: date, district: str | None = None) -> list[dict]:
-    """One row per (dimension, group) with counts; rates are added by ``with_rates``."""
+def fairness_rows_by_report(con: duckdb.DuckDBPyConnection, run_date: date) -> dict[str | None, list[dict]]:
+    """``fairness_rows`` for the centre's report (key None) and for every district's, in one query."""
     if not (table_exists(con, "staging", "roster") and table_exists(con, "ledger", "cases")):
-        return []
+        return {}
     con.execute("SET VARIABLE fair_date = ?::DATE", [run_date])
-    con.execute("SET VARIABLE fair_district = ?::VARCHAR", [district])
     hukou = "staging.hukou" if table_exists(con, "staging", "hukou") else EMPTY_HUKOU
-    rows = fetch_dicts(con, FAIRNESS_SQL.format(hukou=hukou, age_band=age_band_sql(),
-                                                conclusions=conclusions_relation(con)))
-    return [with_rates(r) for r in rows]
+    out: dict[str | None, list[dict]] = {}
+    for r in fetch_dicts(con, FAIRNESS_SQL.format(hukou=hukou, age_band=age_band_sql(),
+                                                  conclusions=conclusions_relation(con))):
+        centre, scope = r.pop("centre"), r.pop("scope")
+        out.setdefault(None if centre else scope, []).append(with_rates(r))
+    return out
+
+
+def fairness_rows(con: duckdb.DuckDBPyConnection, run_date: date, district: str | None = None) -> list[dict]:
+    """One row per (dimension, group) with counts and rates (``with_rates``), for the whole roster or the
+    members on ``district``'s roster with that district's cases."""
+    return fairness_rows_by_report(con, run_date).get(district, [])
 
 
 def with_rates(row: dict) -> dict:
@@ -121,10 +138,11 @@ def with_rates(row: dict) -> dict:
             "small": households < SMALL_GROUP}
 
 
-def fairness_tables(con: duckdb.DuckDBPyConnection, run_date: date, district: str | None = None) -> list[dict]:
+def fairness_tables(con: duckdb.DuckDBPyConnection, run_date: date, district: str | None = None, *,
+                    rows: list[dict] | None = None) -> list[dict]:
     """The rows grouped per dimension in a fixed order: [{dimension, title, rows}], groups sorted by name
-    (age bands in age order, 未知 last)."""
-    rows = fairness_rows(con, run_date, district)
+    (age bands in age order, 未知 last). ``rows`` are the report's rows when already read."""
+    rows = fairness_rows(con, run_date, district) if rows is None else rows
     order = [label for _, label in AGE_BANDS] + ["80+"]
 
     def key(r):

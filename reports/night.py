@@ -13,7 +13,7 @@ import pandas as pd
 
 from crosscheck.safety import write_private_text
 from crosscheck.warehouse import table_exists
-from reports.site import write_site
+from reports.site import Site, write_site
 
 
 def source_rows(con: duckdb.DuckDBPyConnection, run_date: date, sources: dict) -> dict:
@@ -32,10 +32,11 @@ def source_rows(con: duckdb.DuckDBPyConnection, run_date: date, sources: dict) -
 
 
 def write_night_report(con: duckdb.DuckDBPyConnection, run_date: date, out: Path, summary: dict,
-                       cases: pd.DataFrame) -> dict[str, Path]:
+                       cases: pd.DataFrame, *, site: Site | None = None) -> dict[str, Path]:
     """The auditors' report (reports/site.py): <out>/report.html, the overview, and the district, township
-    and case pages under <out>/report/. Everything it shows is read from the warehouse."""
-    return write_site(con, run_date, out)
+    and case pages under <out>/report/. Everything it shows is read from the warehouse (or from the night's
+    ``site``, which read it once for every report)."""
+    return write_site(con, run_date, out, site=site)
 
 
 def format_summary(summary: dict) -> str:

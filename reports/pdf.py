@@ -14,6 +14,10 @@ CID fonts; both are real glyph outlines (tests/test_report_pdf.py rasterises the
 Only masked IDs (CONTRACT.md §5, digits 7–14) reach the page; free-text evidence goes through mask_ids too.
 A missing Chromium, a timeout or a failed print never raises into the night: the writer returns None and
 appends a message to ``problems`` (and logs it).
+
+The night prints its districts with ``start_district_pdfs`` (reports/bundles.py): the pages are rendered
+up front, then printed in the background, ``PRINT_WORKERS`` Chromium processes at a time, each with its own
+time limit; one district that fails leaves the others and is reported by name.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -32,15 +37,15 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader
 
 from crosscheck.idnum import mask
-from crosscheck.safety import make_private_dir, mask_ids, publish, write_private_text
+from crosscheck.safety import mask_ids, publish, write_private_text
 from crosscheck.settings import load_policy
-from crosscheck.warehouse import table_exists
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).with_name("templates") / "pdf"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 PRINT_TIMEOUT_S = 120
+PRINT_WORKERS = 2              # Chromium processes printing at once (each mostly waits; two keep two cores busy)
 MAX_TABLE_ROWS = 5000          # a printable summary; beyond this the page says how many more are in the workbook
 STATUSES = [("new", "新发现"), ("open", "持续"), ("confirmed", "查实"), ("refuted", "查否"), ("closed", "已关闭")]
 ACTIVE = ("new", "open")
@@ -61,8 +66,16 @@ def find_chromium() -> str | None:
     return None
 
 
+_ENV: Environment | None = None
+
+
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    """One environment per process: the template is compiled once."""
+    global _ENV
+    if _ENV is None:
+        _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True,
+                           lstrip_blocks=True, auto_reload=False)
+    return _ENV
 
 
 def print_html_to_pdf(html_path: Path, pdf_path: Path, *, timeout: float = PRINT_TIMEOUT_S,
@@ -142,59 +155,101 @@ def render_district_html(con: duckdb.DuckDBPyConnection, run_date: date, distric
     return _env().get_template("district_summary.html.j2").render(**_district_context(con, run_date, district))
 
 
-def write_district_pdf(con: duckdb.DuckDBPyConnection, run_date: date, district: str, path: Path, *,
-                       problems: list[str] | None = None, timeout: float = PRINT_TIMEOUT_S) -> Path | None:
-    """One district's summary as an A4 PDF at ``path`` (owner-only, put in place atomically). Returns the path,
-    or None with a message in ``problems`` (and the log) when it could not be printed; never raises for that."""
-    path = Path(path)
-    work = None
+def _fail(district: str, exc: Exception, problems: list[str] | None) -> None:
+    detail = str(exc) if isinstance(exc, PdfError) else f"{type(exc).__name__}: {exc}"
+    message = f"PDF {district}: {detail}"
+    log.warning(message)
+    if problems is not None:
+        problems.append(message)
+
+
+def _print_to(html: str, path: Path, timeout: float) -> Path:
+    """Print a rendered page to ``path`` (owner-only, put in place atomically) through a private scratch
+    folder next to it, removed afterwards. Raises PdfError (or OSError) when it cannot."""
+    work = Path(tempfile.mkdtemp(prefix=".pdf-", dir=path.parent))   # 0700, same file system as ``path``
     try:
-        html = render_district_html(con, run_date, district)
-        work = Path(tempfile.mkdtemp(prefix=".pdf-", dir=path.parent))   # 0700, same file system as ``path``
         html_path = work / "summary.html"
         write_private_text(html_path, html)
         tmp_pdf = print_html_to_pdf(html_path, work / "summary.pdf", timeout=timeout)
         return publish(tmp_pdf, path)
-    except Exception as exc:  # noqa: BLE001 — a report that cannot be printed must not stop the night
-        detail = str(exc) if isinstance(exc, PdfError) else f"{type(exc).__name__}: {exc}"
-        message = f"PDF {district}: {detail}"
-        log.warning(message)
-        if problems is not None:
-            problems.append(message)
-        return None
     finally:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_district_pdf(con: duckdb.DuckDBPyConnection, run_date: date, district: str, path: Path, *,
+                       problems: list[str] | None = None, timeout: float = PRINT_TIMEOUT_S) -> Path | None:
+    """One district's summary as an A4 PDF at ``path`` (owner-only, put in place atomically). Returns the path,
+    or None with a message in ``problems`` (and the log) when it could not be printed; never raises for that."""
+    return PdfBatch(con, run_date, {district: Path(path)}, problems=problems, timeout=timeout).wait().get(district)
 
 
 def pdf_name(district: str, run_date: date) -> str:
     return f"{district}_核对线索汇总_{run_date.isoformat()}.pdf"
 
 
-def write_district_pdfs(con: duckdb.DuckDBPyConnection, run_date: date, out_dir: Path, *,
-                        problems: list[str] | None = None, timings: dict[str, float] | None = None
-                        ) -> dict[str, Path]:
-    """``<out_dir>/pdf/<区县>_核对线索汇总_<date>.pdf`` for every district with cases in the ledger. Districts
-    whose PDF could not be printed are left out of the result, with the reason in ``problems``."""
-    if not table_exists(con, "ledger", "cases"):
-        return {}
-    districts = [d for (d,) in con.execute(
-        "SELECT DISTINCT district FROM ledger.cases WHERE district IS NOT NULL ORDER BY district").fetchall()]
-    if not districts:
-        return {}
-    folder = make_private_dir(Path(out_dir) / "pdf")
+class PdfBatch:
+    """District summaries printing in the background, at most ``workers`` Chromium processes at a time.
+
+    The pages are rendered from the warehouse when the batch starts, in the caller's thread (a DuckDB
+    connection is not shared between threads); only the printing runs in worker threads, each with its own
+    time limit. ``wait()`` returns district → path for the PDFs written and adds a message to ``problems``
+    for each one that was not, in district order, whatever order they finished in."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_date: date, targets: dict[str, Path], *,
+                 problems: list[str] | None = None, timeout: float = PRINT_TIMEOUT_S,
+                 workers: int = PRINT_WORKERS, timings: dict[str, float] | None = None):
+        self.problems, self.timings = problems, timings
+        self._jobs: dict[str, object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pdf")
+        for district, path in targets.items():
+            try:
+                html = render_district_html(con, run_date, district)
+            except Exception as exc:  # noqa: BLE001 — one district's page must not stop the others
+                self._jobs[district] = exc
+                continue
+            self._jobs[district] = self._pool.submit(self._timed, district, html, Path(path), timeout)
+
+    def _timed(self, district: str, html: str, path: Path, timeout: float) -> Path:
+        started = time.perf_counter()
+        try:
+            return _print_to(html, path, timeout)
+        finally:
+            if self.timings is not None:
+                self.timings[district] = time.perf_counter() - started
+
+    def wait(self) -> dict[str, Path]:
+        written: dict[str, Path] = {}
+        try:
+            for district, job in self._jobs.items():
+                try:
+                    if isinstance(job, Exception):
+                        raise job
+                    written[district] = job.result()
+                except Exception as exc:  # noqa: BLE001 — a report that cannot be printed must not stop the night
+                    _fail(district, exc, self.problems)
+        finally:
+            self._pool.shutdown(wait=True)
+        return written
+
+
+def start_district_pdfs(con: duckdb.DuckDBPyConnection, run_date: date, targets: dict[str, Path], *,
+                        problems: list[str] | None = None, timeout: float = PRINT_TIMEOUT_S,
+                        workers: int = PRINT_WORKERS, timings: dict[str, float] | None = None) -> PdfBatch | None:
+    """Start printing ``targets`` (district → PDF path) in the background; None, with NO_CHROMIUM in
+    ``problems`` (and the log), when there is no Chromium to print with."""
     if find_chromium() is None:
         log.warning(NO_CHROMIUM)
         if problems is not None:
             problems.append(NO_CHROMIUM)
-        return {}
-    written: dict[str, Path] = {}
-    for district in districts:
-        started = time.perf_counter()
-        result = write_district_pdf(con, run_date, district, folder / pdf_name(district, run_date),
-                                    problems=problems)
-        if timings is not None:
-            timings[district] = time.perf_counter() - started
-        if result is not None:
-            written[district] = result
-    return written
+        return None
+    return PdfBatch(con, run_date, targets, problems=problems, timeout=timeout, workers=workers, timings=timings)
+
+
+def write_district_pdfs(con: duckdb.DuckDBPyConnection, run_date: date, targets: dict[str, Path], *,
+                        problems: list[str] | None = None, timeout: float = PRINT_TIMEOUT_S,
+                        workers: int = PRINT_WORKERS, timings: dict[str, float] | None = None) -> dict[str, Path]:
+    """Print every district of ``targets`` (district → PDF path) and wait; returns district → path for those
+    written. Districts whose PDF could not be printed are left out, with the reason in ``problems``."""
+    batch = start_district_pdfs(con, run_date, targets, problems=problems, timeout=timeout, workers=workers,
+                                timings=timings)
+    return batch.wait() if batch is not None else {}

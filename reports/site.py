@@ -23,10 +23,11 @@ from urllib.parse import quote
 
 import duckdb
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from crosscheck.safety import make_private_dir, mask_ids, write_private_text
 from crosscheck.warehouse import fetch_dicts, table_exists
-from reports.fairness import SMALL_GROUP, conclusions_relation, fairness_tables
+from reports.fairness import SMALL_GROUP, conclusions_relation, fairness_rows_by_report, fairness_tables
 
 TEMPLATES = Path(__file__).with_name("templates") / "site"
 STATUSES = ("new", "open", "confirmed", "refuted", "closed")
@@ -80,7 +81,7 @@ case_hits AS (
 )
 SELECT case_id, run_date, id_mask(member_id) AS member_id_masked, source, record_table, record_key, source_as_of,
        trigger, evidence, link_method, link_score, link_agreed
-FROM case_hits ORDER BY case_id, link_score DESC, source, record_key
+FROM case_hits ORDER BY case_id, link_score DESC, source, record_key, member_id, record_table
 """
 
 MEMBERS_SQL = """
@@ -107,9 +108,8 @@ ORDER BY h.case_id, h.recorded_at, h.run_date
 TREND_SQL = """
 WITH
 nights AS (SELECT run_date FROM ledger.runs WHERE run_date <= ?::DATE ORDER BY run_date DESC LIMIT {nights}),
-cases AS (SELECT case_id FROM ledger.cases WHERE ?::VARCHAR IS NULL OR district = ?::VARCHAR),
-history AS (SELECT h.* FROM ledger.case_history h JOIN cases USING (case_id))
-SELECT n.run_date, h.to_status, count(h.case_id) AS n
+history AS (SELECT h.run_date, h.to_status, h.case_id, c.district FROM ledger.case_history h JOIN ledger.cases c USING (case_id))
+SELECT n.run_date, h.district, h.to_status, count(h.case_id) AS n
 FROM nights n LEFT JOIN history h USING (run_date)
 GROUP BY ALL ORDER BY n.run_date
 """
@@ -173,14 +173,22 @@ def read_history(con, run_date: date, district: str | None) -> dict[str, list[di
     return out
 
 
-def read_trend(con, run_date: date, district: str | None) -> list[dict]:
-    """Per night (the last 30 in ledger.runs): how many cases moved to each status that night."""
-    nights: dict[date, Counter] = {}
-    for r in fetch_dicts(con, TREND_SQL.format(nights=TREND_NIGHTS), [run_date, *_district_args(district)]):
-        counts = nights.setdefault(r["run_date"], Counter())
-        if r["to_status"]:
-            counts[r["to_status"]] += int(r["n"])
-    return [{"run_date": night, "counts": counts} for night, counts in nights.items()]
+def read_trends(con, run_date: date) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Per night (the last 30 in ledger.runs): how many cases moved to each status that night, for the whole
+    ledger and per district of ``ledger.cases`` (every night listed for every district, empty or not)."""
+    rows = fetch_dicts(con, TREND_SQL.format(nights=TREND_NIGHTS), [run_date])
+    nights = list(dict.fromkeys(r["run_date"] for r in rows))
+    centre: dict[date, Counter] = {night: Counter() for night in nights}
+    per_district: dict[str, dict[date, Counter]] = {}
+    for r in rows:
+        if not r["to_status"]:
+            continue
+        centre[r["run_date"]][r["to_status"]] += int(r["n"])
+        if r["district"] is not None:
+            counts = per_district.setdefault(r["district"], {night: Counter() for night in nights})
+            counts[r["run_date"]][r["to_status"]] += int(r["n"])
+    as_list = lambda by_night: [{"run_date": night, "counts": counts} for night, counts in by_night.items()]  # noqa: E731
+    return as_list(centre), {d: as_list(by_night) for d, by_night in per_district.items()}
 
 
 def read_rule_runs(con, run_date: date) -> list[dict]:
@@ -285,57 +293,137 @@ def summarise(cases: list[dict], run_date: date) -> dict:
             "by_priority": by_status(cases, lambda c: f"优先级 {c['priority']}")}
 
 
+SCOPE_MARK = "\ue000scope\ue000"     # stands for the page's scope note while a page is rendered once for every report
+
+
+def scope_note(scope: str | None) -> Markup | str:
+    """The header's note on a report limited to one district (empty for the centre-wide report)."""
+    if scope == SCOPE_MARK:
+        return Markup(SCOPE_MARK)
+    return Markup("本报告只含 {0} 的线索 (this report holds {0} only).").format(scope) if scope else ""
+
+
+_ENV: Environment | None = None
+
+
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(statuses=STATUSES, status_labels=STATUS_LABELS, colours=STATUS_COLOURS,
-                       page_url=page_url, small_group=SMALL_GROUP)
-    env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
-    env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) else ("—" if v is None else str(v))
-    return env
+    """One compiled environment per process: templates are parsed and compiled once, then cached."""
+    global _ENV
+    if _ENV is None:
+        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                          auto_reload=False)
+        env.globals.update(statuses=STATUSES, status_labels=STATUS_LABELS, colours=STATUS_COLOURS,
+                           page_url=page_url, small_group=SMALL_GROUP, scope_note=scope_note)
+        env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
+        env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) else ("—" if v is None else str(v))
+        _ENV = env
+    return _ENV
+
+
+class Site:
+    """The night's report read from the warehouse once, written for the centre and for any district.
+
+    Cases, evidence, members, history, rule runs and the trends are read in one round of queries for the
+    whole ledger; a district's report takes its cases from them (the pages of a case, a township or a
+    district do not depend on which report they are in, except for the header's scope note). Each such page
+    is rendered once, with a mark where the scope note goes, and written into every report that holds it
+    with that report's note. Only the overview (and its fairness tables) is rendered per report."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_date: date):
+        self.con, self.run_date = con, run_date
+        self.cases = read_cases(con, run_date, None)
+        # the district filter is on ledger.cases.district itself (the rows show NULL as 未知)
+        self._raw_district = dict(con.execute("SELECT case_id, district FROM ledger.cases").fetchall())
+        self.evidence = read_evidence(con, run_date, None)
+        self.members = read_members(con, None)
+        self.history = read_history(con, run_date, None)
+        self.rule_runs = read_rule_runs(con, run_date)
+        self._trend_all, self._trend_district = read_trends(con, run_date)
+        self._fairness: dict[str | None, list[dict]] | None = None
+        self._pages: dict[tuple, tuple[str, str]] = {}
+
+    def cases_of(self, district: str | None) -> list[dict]:
+        if district is None:
+            return self.cases
+        return [c for c in self.cases if self._raw_district.get(c["case_id"]) == district]
+
+    def fairness_rows(self, district: str | None) -> list[dict]:
+        if self._fairness is None:          # every report's figures in one query, on first use
+            self._fairness = fairness_rows_by_report(self.con, self.run_date)
+        return self._fairness.get(district, [])
+
+    def trend(self, district: str | None) -> list[dict]:
+        if district is None:
+            return self._trend_all
+        return self._trend_district.get(district) or [{"run_date": t["run_date"], "counts": Counter()}
+                                                      for t in self._trend_all]
+
+    def write(self, out_dir: Path, district: str | None = None) -> dict[str, Path]:
+        """The overview, the district, township and case pages of one report (the centre's, or ``district``'s
+        alone) under ``out_dir``; returns {"report": overview, "report_district": folder, ...}."""
+        out_dir = make_private_dir(Path(out_dir))
+        folders = {kind: make_private_dir(out_dir / "report" / kind) for kind in ("district", "township", "case")}
+        cases = self.cases_of(district)
+        run_date = self.run_date
+        base = {"run_date": run_date.isoformat(), "scope": district}
+        written: dict[str, Path] = {"report": self._overview(base, cases, out_dir, district)}
+        note = scope_note(district)
+        for (dist, town), rows in _group(cases, ("district", "township")).items():
+            self._write_page(out_dir / page_path("township", dist, town), note, ("township", dist, town, *_ids(rows)),
+                             "township.html.j2", lambda: {
+                                 "root": "../../", "district": dist, "township": town, "cases": rows,
+                                 "summary": summarise(rows, run_date)})
+        for (dist,), rows in _group(cases, ("district",)).items():
+            self._write_page(out_dir / page_path("district", dist), note, ("district", dist, *_ids(rows)),
+                             "district.html.j2", lambda: {
+                                 "root": "../../", "district": dist, "cases": rows,
+                                 "summary": summarise(rows, run_date),
+                                 "chart_rule": stacked_bars(summarise(rows, run_date)["by_rule"], label="按规则"),
+                                 "trend": trend_chart(self.trend(dist))})
+        for c in cases:
+            self._write_page(out_dir / page_path("case", c["case_id"]), note, ("case", c["case_id"]),
+                             "case.html.j2", lambda: {
+                                 "root": "../../", "case": c, "evidence": self.evidence.get(c["case_id"], []),
+                                 "members": self.members.get(c["household_id"], []),
+                                 "history": self.history.get(c["case_id"], [])})
+        _remove_stale(folders, out_dir, cases)
+        written.update({f"report_{kind}": folder for kind, folder in folders.items()})
+        return written
+
+    def _write_page(self, path: Path, note: str, key: tuple, template: str, context) -> None:
+        """Render the page once (keyed by what it shows), then write it with this report's scope note."""
+        parts = self._pages.get(key)
+        if parts is None:
+            html = _env().get_template(template).render(run_date=self.run_date.isoformat(), scope=SCOPE_MARK,
+                                                        **context())
+            head, tail = html.split(SCOPE_MARK)          # exactly one mark: the header's scope note
+            parts = self._pages[key] = (head, tail)
+        write_private_text(path, parts[0] + str(note) + parts[1])
+
+    def _overview(self, base: dict, cases: list[dict], out_dir: Path, district: str | None) -> Path:
+        summary = summarise(cases, self.run_date)
+        overdue = [c for c in cases if c["overdue"]]
+        path = out_dir / "report.html"
+        _write(_env(), "overview.html.j2", path, {
+            **base, "root": "", "summary": summary, "rule_runs": self.rule_runs,
+            "charts": {"rule": stacked_bars(summary["by_rule"], label="按规则"),
+                       "district": stacked_bars(summary["by_district"], label="按区县"),
+                       "priority": stacked_bars(summary["by_priority"], label="按优先级")},
+            "trend": trend_chart(self.trend(district)),
+            "overdue": overdue[:OVERVIEW_ROWS], "overdue_total": len(overdue),
+            "fairness": fairness_tables(self.con, self.run_date, district, rows=self.fairness_rows(district))})
+        return path
 
 
 def write_site(con: duckdb.DuckDBPyConnection, run_date: date, out_dir: Path, *,
-               district: str | None = None) -> dict[str, Path]:
-    """Write the overview, the district, township and case pages; return {"report": overview, ...}."""
-    out_dir = make_private_dir(Path(out_dir))
-    folders = {kind: make_private_dir(out_dir / "report" / kind) for kind in ("district", "township", "case")}
-    cases = read_cases(con, run_date, district)
-    env, base = _env(), {"run_date": run_date.isoformat(), "scope": district}
-    written: dict[str, Path] = {}
-    written["report"] = _overview(con, env, base, cases, run_date, out_dir, district)
-    for (dist, town), rows in _group(cases, ("district", "township")).items():
-        _write(env, "township.html.j2", out_dir / page_path("township", dist, town), {
-            **base, "root": "../../", "district": dist, "township": town, "cases": rows,
-            "summary": summarise(rows, run_date)})
-    for dist, rows in _group(cases, ("district",)).items():
-        _write(env, "district.html.j2", out_dir / page_path("district", dist[0]), {
-            **base, "root": "../../", "district": dist[0], "cases": rows, "summary": summarise(rows, run_date),
-            "chart_rule": stacked_bars(summarise(rows, run_date)["by_rule"], label="按规则"),
-            "trend": trend_chart(read_trend(con, run_date, dist[0]))})
-    evidence, members, history = (read_evidence(con, run_date, district), read_members(con, district),
-                                  read_history(con, run_date, district))
-    for c in cases:
-        _write(env, "case.html.j2", out_dir / page_path("case", c["case_id"]), {
-            **base, "root": "../../", "case": c, "evidence": evidence.get(c["case_id"], []),
-            "members": members.get(c["household_id"], []), "history": history.get(c["case_id"], [])})
-    _remove_stale(folders, out_dir, cases)
-    written.update({f"report_{kind}": folder for kind, folder in folders.items()})
-    return written
+               district: str | None = None, site: Site | None = None) -> dict[str, Path]:
+    """Write the overview, the district, township and case pages; return {"report": overview, ...}. Pass the
+    night's ``site`` to reuse what it already read and rendered."""
+    return (site or Site(con, run_date)).write(out_dir, district)
 
 
-def _overview(con, env, base, cases, run_date, out_dir, district) -> Path:
-    summary = summarise(cases, run_date)
-    overdue = [c for c in cases if c["overdue"]]
-    path = out_dir / "report.html"
-    _write(env, "overview.html.j2", path, {
-        **base, "root": "", "summary": summary, "rule_runs": read_rule_runs(con, run_date),
-        "charts": {"rule": stacked_bars(summary["by_rule"], label="按规则"),
-                   "district": stacked_bars(summary["by_district"], label="按区县"),
-                   "priority": stacked_bars(summary["by_priority"], label="按优先级")},
-        "trend": trend_chart(read_trend(con, run_date, district)),
-        "overdue": overdue[:OVERVIEW_ROWS], "overdue_total": len(overdue),
-        "fairness": fairness_tables(con, run_date, district)})
-    return path
+def _ids(rows: list[dict]) -> tuple:
+    return tuple(c["case_id"] for c in rows)
 
 
 def _group(cases: list[dict], keys: tuple[str, ...]) -> dict[tuple, list[dict]]:

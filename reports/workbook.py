@@ -8,12 +8,21 @@ run as a formula is neutralised as well, for when the file is re-saved as CSV.
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
 import xlsxwriter
 
-from crosscheck.safety import neutralise_cell, publish
+from crosscheck.safety import FORMULA_PREFIXES, publish
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [  # (header, export column or None for the auditor's columns, width in characters)
     ("case_id", "case_id", 22), ("规则", "rule", 6), ("规则名称", "rule_name", 22), ("区县", "district", 12),
@@ -30,7 +39,44 @@ def _width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
+def _neutral(texts: list[str]) -> list[str]:
+    """crosscheck.safety.neutralise_cell over a column of texts."""
+    return [("'" + t) if t.startswith(FORMULA_PREFIXES) else t for t in texts]
+
+
+def _case_texts(cases: pd.DataFrame) -> list[tuple]:
+    """Each case's cells as written (None for the auditor's columns): str(value), '' for a missing one."""
+    columns = []
+    for _, source, _ in COLUMNS:
+        if source is None:
+            columns.append([None] * len(cases))
+            continue
+        columns.append(_neutral(["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                                 for v in cases[source].tolist()]))
+    return list(zip(*columns)) if len(cases) else []
+
+
+def _review_texts(reviews: pd.DataFrame) -> list[tuple]:
+    """Each review due as the cells written: text, a date as its first ten characters, '' when missing."""
+    rows = reviews.assign(status_text=reviews["status"].map(REVIEW_STATUS).fillna(reviews["status"]))
+    columns = []
+    for _, source, _ in REVIEW_COLUMNS:
+        if source is None:
+            columns.append([None] * len(rows))
+            continue
+        col = rows[source]
+        dates = "date" in source
+        columns.append(_neutral(["" if v is None or missing else (str(v)[:10] if dates else str(v))
+                                 for v, missing in zip(col.tolist(), col.isna().tolist())]))
+    return list(zip(*columns)) if len(rows) else []
+
+
 def write_workbook(cases: pd.DataFrame, path: Path, title: str, reviews: pd.DataFrame | None = None) -> Path:
+    review_rows = _review_texts(reviews) if reviews is not None and len(reviews) else []
+    return _write_book(cases, path, title, review_rows)
+
+
+def _write_book(cases: pd.DataFrame, path: Path, title: str, review_rows: list[tuple]) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False})
     book.set_properties({"title": title})
@@ -44,14 +90,8 @@ def write_workbook(cases: pd.DataFrame, path: Path, title: str, reviews: pd.Data
             longest = max(_width(str(v)) for v in cases[source].astype(str)) + 2
             width = min(max(width, _width(header) + 2, longest if source != "evidence" else width), 80)
         sheet.set_column(col, col, width)
-    for row, record in enumerate(cases.to_dict("records"), start=1):
-        for col, (_, source, _) in enumerate(COLUMNS):
-            if source is None:
-                sheet.write_blank(row, col, None, fill)
-                continue
-            value = record[source]
-            text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-            sheet.write_string(row, col, neutralise_cell(text), wrap if source == "evidence" else None)
+    formats = [wrap if source == "evidence" else None for _, source, _ in COLUMNS]
+    _write_rows(sheet, _case_texts(cases), formats, fill)
     last = max(len(cases), 1)
     conclusion_col = [h for h, _, _ in COLUMNS].index("核查结论")
     sheet.data_validation(1, conclusion_col, max(last, 1000), conclusion_col, {
@@ -59,10 +99,23 @@ def write_workbook(cases: pd.DataFrame, path: Path, title: str, reviews: pd.Data
         "error_message": "请填写 查实 或 查否"})
     sheet.freeze_panes(1, 1)
     sheet.autofilter(0, 0, last, len(COLUMNS) - 1)
-    if reviews is not None and len(reviews):
-        _write_reviews_sheet(book, reviews)
+    if review_rows:
+        _write_reviews_sheet(book, review_rows)
     book.close()
     return publish(tmp, path)
+
+
+def _write_rows(sheet, rows: list[tuple], formats: list, fill) -> None:
+    """Row by row, cell by cell (so the shared strings keep their order): text as text, None as the
+    auditor's blank, coloured cell."""
+    write_string, write_blank = sheet.write_string, sheet.write_blank
+    cells = list(zip(range(len(formats)), formats))
+    for row, texts in enumerate(rows, start=1):
+        for (col, fmt), text in zip(cells, texts):
+            if text is None:
+                write_blank(row, col, None, fill)
+            else:
+                write_string(row, col, text, fmt)
 
 
 REVIEW_COLUMNS = [  # (header, column of ledger.reviews_due or None for the auditor's, width)
@@ -74,22 +127,14 @@ REVIEW_COLUMNS = [  # (header, column of ledger.reviews_due or None for the audi
 REVIEW_STATUS = {"overdue": "已逾期", "due_soon": "即将到期"}
 
 
-def _write_reviews_sheet(book, reviews: pd.DataFrame) -> None:
+def _write_reviews_sheet(book, rows: list[tuple]) -> None:
     sheet = book.add_worksheet("定期复核")
     head = book.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True})
     fill = book.add_format({"bg_color": "#FFF2CC", "border": 1, "locked": False, "num_format": "yyyy-mm-dd"})
     for col, (header, _, width) in enumerate(REVIEW_COLUMNS):
         sheet.write_string(0, col, header, head)
         sheet.set_column(col, col, max(width, _width(header) + 2))
-    rows = reviews.assign(status_text=reviews["status"].map(REVIEW_STATUS).fillna(reviews["status"]))
-    for row, record in enumerate(rows.to_dict("records"), start=1):
-        for col, (_, source, _) in enumerate(REVIEW_COLUMNS):
-            if source is None:
-                sheet.write_blank(row, col, None, fill)
-            else:
-                value = record[source]
-                sheet.write_string(row, col, neutralise_cell("" if value is None or pd.isna(value) else str(value)[:10]
-                                                             if "date" in source else str(value)))
+    _write_rows(sheet, rows, [None] * len(REVIEW_COLUMNS), fill)
     date_col = [h for h, _, _ in REVIEW_COLUMNS].index("复核日期")
     sheet.data_validation(1, date_col, max(len(rows), 1000), date_col, {
         "validate": "date", "criteria": "between", "minimum": pd.Timestamp("2000-01-01").to_pydatetime(),
@@ -99,6 +144,10 @@ def _write_reviews_sheet(book, reviews: pd.DataFrame) -> None:
     sheet.autofilter(0, 0, max(len(rows), 1), len(REVIEW_COLUMNS) - 1)
 
 
+def workbook_name(district: str, run_date: str) -> str:
+    return f"{district}_核对线索_{run_date}.xlsx"
+
+
 def write_district_workbooks(cases: pd.DataFrame, out: Path, run_date: str,
                              reviews: pd.DataFrame | None = None) -> dict[str, Path]:
     """One workbook per district, holding only that district's cases (and its reviews due)."""
@@ -106,15 +155,83 @@ def write_district_workbooks(cases: pd.DataFrame, out: Path, run_date: str,
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     reviews = reviews if reviews is not None else pd.DataFrame(columns=[c for _, c, _ in REVIEW_COLUMNS if c])
     districts = sorted(set(cases["district"].dropna()) | set(reviews["district"].dropna()))
+    by_district = _reviews_by_district(reviews)
     written = {}
     for district in districts:
-        written[district] = write_district_workbook(cases, reviews, district, folder, run_date)
+        written[district] = _write_book(cases[cases["district"] == district], folder / workbook_name(district, run_date),
+                                        f"{district} 核对线索 {run_date}", by_district.get(district, []))
     return written
+
+
+def _reviews_by_district(reviews: pd.DataFrame | None) -> dict[str, list[tuple]]:
+    """The review rows as written, per district (reviews["district"] == district), in their order."""
+    if reviews is None or not len(reviews):
+        return {}
+    out: dict[str, list[tuple]] = {}
+    for district, row in zip(reviews["district"].tolist(), _review_texts(reviews)):
+        if isinstance(district, str):
+            out.setdefault(district, []).append(row)
+    return out
 
 
 def write_district_workbook(cases: pd.DataFrame, reviews: pd.DataFrame | None, district: str, folder: Path,
                             run_date: str) -> Path:
     """``<folder>/<区县>_核对线索_<date>.xlsx`` with only the district's cases and reviews due."""
     mine = reviews[reviews["district"] == district] if reviews is not None else None
-    return write_workbook(cases[cases["district"] == district], folder / f"{district}_核对线索_{run_date}.xlsx",
+    return write_workbook(cases[cases["district"] == district], folder / workbook_name(district, run_date),
                           f"{district} 核对线索 {run_date}", mine)
+
+
+class WorkbookJob:
+    """``write_district_workbooks`` running in a helper process (``start_district_workbooks``), so that the
+    workbooks, pure Python spreadsheet writing, take the other core while the night writes its reports.
+
+    The cases and reviews go to the helper through a pipe (never through a file); ``result()`` waits and
+    returns district → path. Should the helper fail for any reason, the workbooks are written here instead,
+    so the outcome is the same either way (and an error that is not the helper's own is raised from here)."""
+
+    def __init__(self, cases: pd.DataFrame, out: Path, run_date: str, reviews: pd.DataFrame | None):
+        self.args = (cases, Path(out), run_date, reviews)
+        payload = pickle.dumps((cases, str(Path(out).resolve()), run_date, reviews), protocol=pickle.HIGHEST_PROTOCOL)
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from reports.workbook import _helper_main; _helper_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self._feeder = threading.Thread(target=self._feed, args=(payload,), daemon=True, name="workbook-feed")
+        self._feeder.start()
+
+    def _feed(self, payload: bytes) -> None:
+        try:
+            self.proc.stdin.write(payload)
+            self.proc.stdin.close()
+        except OSError:          # the helper died early: result() sees it and writes here instead
+            pass
+
+    def result(self) -> dict[str, Path]:
+        self._feeder.join()                 # the helper reads all its input before it writes anything
+        self.proc.stdin = None              # closed by the feeder; communicate() only reads
+        out, err = self.proc.communicate()
+        if self.proc.returncode == 0:
+            try:
+                names = json.loads(out)
+                return {district: self.args[1] / "workbooks" / Path(path).name for district, path in names.items()}
+            except ValueError:
+                pass
+        tail = " | ".join(line for line in err.decode("utf-8", "replace").splitlines()[-3:] if line.strip())
+        log.warning("workbook helper failed (exit %s): %s; writing the workbooks in this process",
+                    self.proc.returncode, tail)
+        return write_district_workbooks(*self.args)
+
+
+def start_district_workbooks(cases: pd.DataFrame, out: Path, run_date: str,
+                             reviews: pd.DataFrame | None = None) -> WorkbookJob:
+    """Start ``write_district_workbooks`` in a helper process; ``.result()`` waits for it."""
+    return WorkbookJob(cases, out, run_date, reviews)
+
+
+def _helper_main() -> None:
+    """The helper process: (cases, out, run_date, reviews) pickled on stdin, district → path as JSON on stdout."""
+    cases, out, run_date, reviews = pickle.load(sys.stdin.buffer)
+    written = write_district_workbooks(cases, Path(out), run_date, reviews)
+    sys.stdout.write(json.dumps({district: str(path) for district, path in written.items()}, ensure_ascii=False))

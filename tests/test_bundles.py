@@ -66,3 +66,34 @@ def test_a_bundle_holds_no_other_districts_case(bundles):
         assert not strangers, (folder.name, sorted(strangers)[:5])
         mine = {c for c, d in owner.items() if d == folder.name}
         assert mine <= everything                           # and every own case is there
+
+
+def test_workbooks_from_the_helper_process_and_without_it(tmp_path, monkeypatch):
+    """The night writes the district workbooks in a helper process (reports/workbook.py); should the helper
+    fail to run, they are written in the night's own process, with the same content either way."""
+    import sys
+
+    import pandas as pd
+
+    from reports import workbook
+
+    cases = pd.DataFrame([{c: f"{c}-{i}" for _, c, _ in workbook.COLUMNS if c} | {"district": d}
+                          for i, d in enumerate(["东宝区", "京山市", "东宝区"])])
+    reviews = pd.DataFrame([{c: f"{c}-{i}" for _, c, _ in workbook.REVIEW_COLUMNS if c and c != "status_text"}
+                            | {"district": "京山市", "status": "overdue", "basis_date": pd.Timestamp("2020-01-02")}
+                            for i in range(3)])
+
+    def cells(path):
+        book = CalamineWorkbook.from_path(str(path))
+        return {name: book.get_sheet_by_name(name).to_python() for name in book.sheet_names}
+
+    helped = workbook.start_district_workbooks(cases, tmp_path / "a", "2026-11-20", reviews).result()
+    here = workbook.write_district_workbooks(cases, tmp_path / "b", "2026-11-20", reviews)
+    monkeypatch.setattr(sys, "executable", "/bin/false")          # the helper cannot start
+    fallback = workbook.start_district_workbooks(cases, tmp_path / "c", "2026-11-20", reviews).result()
+    assert set(helped) == set(here) == set(fallback) == {"东宝区", "京山市"}
+    for district in here:
+        assert helped[district] == tmp_path / "a" / "workbooks" / here[district].name
+        assert cells(helped[district]) == cells(here[district]) == cells(fallback[district])
+        assert stat.S_IMODE(helped[district].stat().st_mode) == 0o600
+    assert cells(here["京山市"])["定期复核"][1][6] == "2020-01-02"

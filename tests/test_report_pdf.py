@@ -245,9 +245,40 @@ def test_missing_chromium_or_timeout_returns_none_with_a_message(ledger_con, tmp
     monkeypatch.setattr(pdfmod, "find_chromium", lambda: None)
     assert write_district_pdf(ledger_con, RUN, "东宝区", tmp_path / "m.pdf", problems=problems) is None
     assert "Chromium is not installed" in problems[-1]
-    assert write_district_pdfs(ledger_con, RUN, tmp_path / "out", problems=problems) == {}
+    assert write_district_pdfs(ledger_con, RUN, {"东宝区": tmp_path / "d.pdf"}, problems=problems) == {}
     assert "Chromium is not installed" in problems[-1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not list((tmp_path / "out" / "pdf").iterdir())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_concurrent_printing_one_failure_leaves_the_others(ledger_con, tmp_path, monkeypatch):
+    """Two Chromium processes at a time: a district whose print fails (here: times out) is reported in
+    ``problems`` with its name, and the other districts' PDFs are written all the same."""
+    real = pdfmod.print_html_to_pdf
+    printing = {"now": 0, "most": 0}
+
+    def flaky(html_path, pdf_path, *, timeout=pdfmod.PRINT_TIMEOUT_S, env=None):
+        printing["now"] += 1
+        printing["most"] = max(printing["most"], printing["now"])
+        try:
+            if "掇刀区" in html_path.read_text(encoding="utf-8"):
+                raise pdfmod.PdfError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s")
+            return real(html_path, pdf_path, timeout=timeout, env=env)
+        finally:
+            printing["now"] -= 1
+
+    monkeypatch.setattr(pdfmod, "print_html_to_pdf", flaky)
+    targets = {d: tmp_path / pdf_name(d, RUN) for d in ("东宝区", "掇刀区", "不存在区")}
+    problems: list[str] = []
+    timings: dict[str, float] = {}
+    written = write_district_pdfs(ledger_con, RUN, targets, problems=problems, timings=timings)
+    assert set(written) == {"东宝区", "不存在区"}
+    assert problems == [f"PDF 掇刀区: Chromium did not finish printing summary.html within {pdfmod.PRINT_TIMEOUT_S} s"]
+    assert 1 <= printing["most"] <= pdfmod.PRINT_WORKERS and set(timings) == set(targets)
+    for district, path in written.items():
+        assert path == targets[district] and stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert f"{district}·核对线索汇总·{RUN.isoformat()}" in re.sub(r"\s+", "", _text(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written.values()), \
+        "temporary files left behind, or a failed PDF in place"
 
 
 def test_small_night_one_pdf_per_district_with_only_its_cases(small_night, tmp_path):
@@ -259,10 +290,12 @@ def test_small_night_one_pdf_per_district_with_only_its_cases(small_night, tmp_p
         cases = con.execute("SELECT district, case_id, status FROM ledger.cases").fetchall()
         timings: dict[str, float] = {}
         problems: list[str] = []
-        written = write_district_pdfs(con, RUN, tmp_path, problems=problems, timings=timings)
+        districts = {d for d, _, _ in cases if d}
+        (tmp_path / "pdf").mkdir()
+        written = write_district_pdfs(con, RUN, {d: tmp_path / "pdf" / pdf_name(d, RUN) for d in sorted(districts)},
+                                      problems=problems, timings=timings)
     finally:
         con.close()
-    districts = {d for d, _, _ in cases if d}
     assert problems == [] and set(written) == districts and districts
     print("PDF seconds per district: " + ", ".join(f"{d} {s:.2f}" for d, s in timings.items()))
     for district, path in written.items():

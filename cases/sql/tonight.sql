@@ -9,8 +9,10 @@ member_names AS (
     FROM linked.household_person GROUP BY ALL
 ),
 ranked AS (
+    -- ties (two members co-owning one unit share its record_key) are broken by member and evidence, so the
+    -- member who speaks for the case does not depend on the order DuckDB happens to read the hits in
     SELECT h.*, row_number() OVER (PARTITION BY h.household_id, h.rule
-                                   ORDER BY h.link_score DESC, h.record_key) AS rank_in_case,
+                                   ORDER BY h.link_score DESC, h.record_key, h.member_id, h.evidence) AS rank_in_case,
            count(*) OVER (PARTITION BY h.household_id, h.rule) AS n_hits,
            list(h.record_key ORDER BY h.link_score DESC, h.record_key)
                OVER (PARTITION BY h.household_id, h.rule) AS record_keys,

@@ -3,15 +3,15 @@
 INSERT INTO linked.review
 SELECT '{table}' AS record_table, t._file, t._row, t.household_id, t.person_id, t.name AS source_name,
        t.person_name AS roster_name, v.score, 'ID matches but the name disagrees' AS reason
-FROM linked.{table} t
+FROM {links} t
 JOIN name_verdicts v ON v.source_name = t.name AND v.roster_name = t.person_name
 WHERE v.what = 'none' AND t.link_method = 'id_exact';
 
-DELETE FROM linked.{table} t
+DELETE FROM {links} t
 USING name_verdicts v
 WHERE v.source_name = t.name AND v.roster_name = t.person_name AND v.what = 'none' AND t.link_method = 'id_exact';
 
-UPDATE linked.{table} t
+UPDATE {links} t
 SET link_score = round(0.9 + 0.1 * v.score, 3), link_agreed = 'id, name ' || v.what || ' ' || v.score
 FROM name_verdicts v
 WHERE v.source_name = t.name AND v.roster_name = t.person_name AND v.what <> 'none' AND t.link_method = 'id_exact';

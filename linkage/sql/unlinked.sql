@@ -9,7 +9,7 @@ SELECT '{table}' AS record_table, r._file, r._row, CAST(r._delivery_date AS DATE
             WHEN r.id_status IN ('valid', 'upgraded15') THEN 'ID belongs to nobody known (hukou or roster)'
             ELSE 'ID unusable: ' || r.id_status
        END AS reason
-FROM staging.{table} r
+FROM {records} r
 LEFT JOIN linked.id_repair fx
        ON fx.id_key = {id_key} AND fx.name = coalesce(CAST(r.name AS VARCHAR), '') AND fx.id_status = r.id_status
 WHERE fx.repaired_id IS NULL
