@@ -42,13 +42,13 @@ def cmd_generate(args) -> int:
 def run_night(landing: Path, as_of: date, out: Path, state: Path, *, full: bool = False) -> dict:
     """Run one night through the Prefect flow; returns the run summary. ``full``: read, validate and link
     every source again even where the warehouse already holds the same delivery."""
-    from crosscheck.runtime import configure_prefect, start_temporary_server_in_background
+    from crosscheck.runtime import configure_prefect, start_temporary_server
 
     configure_prefect(state)
-    server = start_temporary_server_in_background()
+    server_ready = start_temporary_server()
     from flows.nightly import night  # imported after Prefect is configured, while its server starts
-    if server is not None:
-        server.join()
+    if server_ready is not None:
+        server_ready()
 
     return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
                  state=str(state.resolve()), full=full)

@@ -28,26 +28,84 @@ def configure_prefect(state: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(make_private_dir(state / "prefect")))
 
 
-def start_temporary_server_in_background():
-    """Start Prefect's temporary API server (when no PREFECT_API_URL names a real one) on a thread, so that
-    its start-up (a separate uvicorn process: a few seconds) overlaps the import of the pipeline in this
-    process. Returns the thread to join before the flow runs, or None. Should the start fail, the flow's
-    own client starts the server again and reports the error the usual way."""
-    import threading
+def _die_with_parent() -> None:
+    """In the server's process before it starts: the kernel sends it SIGTERM when `crosscheck run` dies,
+    even by SIGKILL, so a killed night never leaves a server behind (Linux; elsewhere a no-op)."""
+    import ctypes
+    import signal
 
-    if os.environ.get("PREFECT_API_URL"):
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)      # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def start_temporary_server():
+    """Start Prefect's API for this process when no PREFECT_API_URL names a real server, before Prefect is
+    imported, and return a function that waits until it answers (or None when Prefect's own arrangements
+    apply: a real server, or Prefect already imported, as in the tests).
+
+    Prefect's own temporary server would do the same work in series: import its whole server package in
+    this process (about 9 s here), then start uvicorn in a subprocess and wait for it. Started here, the
+    server process imports itself on the other core while this process imports the pipeline, and this
+    process never imports the server package at all. The server runs in Prefect's ephemeral mode (no
+    background services, no UI) on 127.0.0.1 with the database in PREFECT_HOME, and stops when this process
+    exits."""
+    import atexit
+    import importlib.util
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
         return None
-    from prefect.server.api.server import SubprocessASGIServer
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
+         "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "error", "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent)
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
 
-    def start() -> None:
-        try:
-            SubprocessASGIServer().start()
-        except Exception:  # noqa: BLE001 — retried, and reported, by the flow's own client
-            pass
+    def stop() -> None:
+        """uvicorn stops gracefully on SIGTERM but waits for the client's keep-alive connections: after a
+        short grace it is killed (every flow and task state was written before the flow returned; SQLite
+        keeps its database whole)."""
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
-    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    thread.start()
-    return thread
+    atexit.register(stop)
+
+    def wait_until_ready() -> None:
+        deadline = time.monotonic() + float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"Prefect's temporary server on 127.0.0.1:{port} exited with code "
+                                   f"{server.returncode} before answering")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        stop()
+        raise RuntimeError(f"Prefect's temporary server on 127.0.0.1:{port} did not answer in time")
+
+    return wait_until_ready
 
 
 class NightAlreadyRunning(RuntimeError):

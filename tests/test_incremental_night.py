@@ -16,6 +16,8 @@ import pytest
 from crosscheck.cli import run_night
 from crosscheck.warehouse import connect
 
+pytestmark = pytest.mark.slow   # three whole nights (~90 s): CI runs it in the slow step
+
 FIRST, SECOND = date(2026, 11, 18), date(2026, 11, 19)
 
 
