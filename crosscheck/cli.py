@@ -67,6 +67,15 @@ def cmd_run(args) -> int:
     except NightAlreadyRunning as exc:
         print(f"crosscheck run: {exc}", file=sys.stderr)
         return 3
+    except Exception as exc:  # noqa: BLE001 — flows.nightly.NightFailed: stage and reason, no personal data
+        if type(exc).__name__ != "NightFailed":
+            raise
+        print(f"crosscheck run: {exc}. Nothing was published: the outputs and the warehouse are those of "
+              "the last complete night.", file=sys.stderr)
+        return 1
+    if summary.get("already_complete"):
+        print(f"night {summary['run_date']} is already complete with the same deliveries, feedback, "
+              "configuration and code: nothing changed (--full runs it again)")
     print(format_summary(summary))
     _print_outputs(summary)
     return 0
@@ -135,6 +144,23 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_audit_log(args) -> int:
+    """The latest entries, one line each, and whether the hash chain is whole (exit 1 when it is not)."""
+    from crosscheck import auditlog
+
+    state = Path(args.state)
+    entries, problem = auditlog.verify(state)
+    for entry in auditlog.read(state)[-args.last:] if args.last > 0 else []:
+        detail = {k: v for k, v in entry.items() if k not in ("at", "event", "by", "pid", "prev")}
+        print(f"{entry['at']}  {entry['event']:<22} {entry['by']}  "
+              + ", ".join(f"{k}={v}" for k, v in sorted(detail.items()) if not isinstance(v, (dict, list))))
+    if problem:
+        print(f"audit log BROKEN after {entries} good entries: {problem}", file=sys.stderr)
+        return 1
+    print(f"{auditlog.log_path(state)}: {entries} entries, chain intact")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crosscheck", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure link precision and recall per source against the truth (needs --out and --state)")
     s.add_argument("--state", default=str(DEFAULT_STATE), help=f"the run's state folder (default {DEFAULT_STATE})")
     s.set_defaults(func=cmd_score)
+
+    a = sub.add_parser("audit-log", help="show the append-only audit log of a state folder and check its chain")
+    a.add_argument("--state", default=str(DEFAULT_STATE), help=f"the state folder (default {DEFAULT_STATE})")
+    a.add_argument("--last", type=int, default=20, help="how many of the latest entries to show (default 20)")
+    a.set_defaults(func=cmd_audit_log)
 
     d = sub.add_parser("demo", help="generate a small city, run a night, score it")
     d.add_argument("--dir", default=str(REPO / "data" / "demo"))

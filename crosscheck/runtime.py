@@ -28,9 +28,10 @@ def configure_prefect(state: Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(make_private_dir(state / "prefect")))
 
 
-def _die_with_parent() -> None:
-    """In the server's process before it starts: the kernel sends it SIGTERM when `crosscheck run` dies,
-    even by SIGKILL, so a killed night never leaves a server behind (Linux; elsewhere a no-op)."""
+def die_with_parent() -> None:
+    """``preexec_fn`` of every helper process the night starts (Prefect's server, the workbook writer,
+    Chromium): the kernel sends it SIGTERM when the thread that started it dies, even by SIGKILL, so a killed
+    night leaves nothing running behind it (Linux; elsewhere a no-op)."""
     import ctypes
     import signal
 
@@ -72,7 +73,7 @@ def start_temporary_server():
         [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
          "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "error", "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent)
+        preexec_fn=die_with_parent)
     os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
 
     def stop() -> None:

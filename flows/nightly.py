@@ -2,11 +2,21 @@
 
 The flow only wires stages together; each stage's logic lives in its own package. Tasks return small
 summaries (counts, statuses, never personal data); the data itself stays in the DuckDB warehouse.
-Retries with backoff wrap only the I/O of reading deliveries.
+Retries with backoff wrap only the I/O of reading deliveries and auditors' workbooks.
+
+The night works aside (crosscheck/workspace.py): on a copy of the warehouse and in a partial output folder,
+published together at the end, so a killed night leaves the last complete one in place and running it again
+completes it exactly; a night already complete with the same inputs is not run again. A failure names its
+stage and a reason with no personal data in it (the full traceback, IDs masked, goes to an owner-only file
+in ``<state>/audit/tracebacks``); runs, imports of auditors' conclusions and report bundles are recorded in
+the append-only audit log (crosscheck/auditlog.py).
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+import functools
+import traceback
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,12 +30,15 @@ from cases.reviews import review_night
 from checks.datadocs import build_data_docs
 from checks.validate import engine_for, validate_source
 from connectors.base import scrub_exception
+from connectors.landing import find_delivery
 from connectors.load import load_source
+from crosscheck import auditlog
 from crosscheck.metrics import measured
-from crosscheck.runtime import exclusive_night
-from crosscheck.safety import make_private_dir
-from crosscheck.settings import load_policy, load_sources, load_thresholds
+from crosscheck.runtime import NightAlreadyRunning, exclusive_night
+from crosscheck.safety import make_private_dir, mask_ids, private_umask, write_private_text
+from crosscheck.settings import config_dir, load_policy, load_sources, load_thresholds
 from crosscheck.warehouse import connect, table_exists
+from crosscheck.workspace import completed_night, inputs_sha, open_workspace, record_night, warehouse_path
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
 from reports.stewards import delivery_problems, problem_line, write_dashboard
@@ -34,29 +47,76 @@ from reports.site import Site
 from reports.workbook import start_district_workbooks
 from rules.engine import evaluate_rules
 
+REPO = Path(__file__).resolve().parents[1]
+CODE_DIRS = ("crosscheck", "flows", "connectors", "checks", "linkage", "rules", "cases", "reports")
 
-def warehouse_path(state: Path) -> Path:
-    return state / "warehouse.duckdb"
+__all__ = ["night", "warehouse_path", "NightFailed"]
+
+
+class StageError(RuntimeError):
+    """A task's failure as Prefect records it: the exception's type and text with IDs masked and Chinese
+    text (possibly a name) removed; the traceback stays in the owner-only file named in the message."""
+
+
+class NightFailed(RuntimeError):
+    """The night stopped: ``stage`` and a reason without personal data. Nothing was published."""
+
+    def __init__(self, run_date: str, stage: str, reason: str):
+        super().__init__(f"night {run_date} failed at stage {stage}: {reason}")
+        self.stage, self.reason = stage, reason
+
+
+def _keep_traceback(exc: BaseException) -> Path | None:
+    """The whole traceback, IDs masked, in an owner-only file beside the warehouse; its path or None."""
+    state = _CURRENT.get("state")
+    if not state:
+        return None
+    folder = make_private_dir(Path(state) / "audit" / "tracebacks")
+    path = folder / f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}.txt"
+    write_private_text(path, mask_ids("".join(traceback.format_exception(exc))))
+    return path
+
+
+def scrubbed(fn):
+    """Tasks raise StageError: Prefect logs and stores a failed task's exception text and traceback, and a
+    database error can quote a cell (a name, an ID)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (StageError, NightAlreadyRunning):
+            raise
+        except Exception as exc:  # noqa: BLE001 — re-raised, scrubbed
+            kept = _keep_traceback(exc)
+            where = f" (traceback: {kept})" if kept else ""
+            raise StageError(scrub_exception(exc) + where) from None
+    return wrapper
+
+
+_CURRENT: dict[str, str] = {}      # the state folder of the night under way, for _keep_traceback
 
 
 @task(name="load", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
       persist_result=False, task_run_name="load-{source}")
-def load_task(landing: str, as_of: date, state: str, source: str, full: bool = False) -> dict:
-    with connect(warehouse_path(Path(state))) as con:
+@scrubbed
+def load_task(landing: str, as_of: date, warehouse: str, source: str, full: bool = False) -> dict:
+    with connect(Path(warehouse)) as con:
         result = load_source(con, Path(landing), source, as_of, as_of, reuse=not full)
     return {k: v for k, v in result.items() if k in ("status", "delivery_date", "rows_read", "rows_staged",
                                                        "rows_quarantined", "messages", "reused_from")}
 
 
 @task(name="validate", persist_result=False, task_run_name="validate-{source}")
-def validate_task(as_of: date, state: str, source: str) -> dict:
+@scrubbed
+def validate_task(as_of: date, state: str, warehouse: str, source: str) -> dict:
     engine = engine_for(load_thresholds(), Path(state))
-    with connect(warehouse_path(Path(state))) as con:
+    with connect(Path(warehouse)) as con:
         result = validate_source(con, source, as_of, as_of, engine=engine)
     return {k: v for k, v in result.items() if k in ("status", "reason", "delivery_date", "age_days")}
 
 
 @task(name="data-docs", persist_result=False)
+@scrubbed
 def data_docs_task(state: str, out: str) -> dict:
     """Great Expectations' Data Docs for the stewards, styled offline. A failure here is reported, and
     the night goes on: the dashboard and the audit tables hold the same results."""
@@ -72,46 +132,52 @@ def data_docs_task(state: str, out: str) -> dict:
 
 
 @task(name="link", persist_result=False)
-def link_task(state: str, full: bool = False) -> dict:
-    with connect(warehouse_path(Path(state))) as con:
+@scrubbed
+def link_task(warehouse: str, full: bool = False) -> dict:
+    with connect(Path(warehouse)) as con:
         return link_all(con, load_sources(), full=full)
 
 
 @task(name="flag", persist_result=False)
-def flag_task(as_of: date, state: str, source_status: dict) -> list[dict]:
-    with connect(warehouse_path(Path(state))) as con:
+@scrubbed
+def flag_task(as_of: date, warehouse: str, source_status: dict) -> list[dict]:
+    with connect(Path(warehouse)) as con:
         return evaluate_rules(con, load_policy(), as_of, source_status)
 
 
 @task(name="ledger", persist_result=False)
-def ledger_task(as_of: date, state: str, rule_results: list[dict]) -> dict:
-    with connect(warehouse_path(Path(state))) as con:
+@scrubbed
+def ledger_task(as_of: date, warehouse: str, rule_results: list[dict]) -> dict:
+    with connect(Path(warehouse)) as con:
         return update_ledger(con, load_policy(), as_of, rule_results)
 
 
 @task(name="reviews", persist_result=False)
-def reviews_task(as_of: date, state: str, out: str, roster_status: dict) -> dict:
+@scrubbed
+def reviews_task(as_of: date, warehouse: str, out: str, roster_status: dict) -> dict:
     """Households due for their periodic review (POLICY.md), listed in <out>/reviews_due.csv."""
-    with connect(warehouse_path(Path(state))) as con:
+    with connect(Path(warehouse)) as con:
         return review_night(con, load_policy(), as_of, Path(out), roster_status)
 
 
 @task(name="feedback", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5), persist_result=False)
-def feedback_task(landing: str, as_of: date, state: str) -> dict:
+@scrubbed
+def feedback_task(landing: str, as_of: date, warehouse: str) -> dict:
     """Auditors' returned workbooks, imported before tonight's flags are applied to the ledger."""
-    with connect(warehouse_path(Path(state))) as con:
+    with connect(Path(warehouse)) as con:
         result = import_feedback(con, Path(landing), as_of)
     return result.__dict__
 
 
 @task(name="report", persist_result=False)
-def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
+@scrubbed
+def report_task(as_of: date, warehouse: str, out: str, summary: dict) -> dict:
     """Write the case export, the workbooks, the HTML report and the per-district bundles (report, workbook,
     PDF); return what the summary adds."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     report_problems: list[str] = []
-    with connect(warehouse_path(Path(state))) as con:
+    with connect(Path(warehouse)) as con:
         rule_names = {code: spec.name for code, spec in load_policy().rules.items()}
         cases = open_cases(con, as_of, rule_names)
         reviews = (con.execute("SELECT * FROM ledger.reviews_due WHERE run_date = ?", [as_of]).df()
@@ -144,6 +210,7 @@ def report_task(as_of: date, state: str, out: str, summary: dict) -> dict:
 
 
 @task(name="summary", persist_result=False)
+@scrubbed
 def summary_task(out: str, summary: dict) -> dict:
     return {k: str(v) for k, v in write_summary(Path(out), summary).items()}
 
@@ -157,35 +224,173 @@ def night(landing: str, out: str, state: str, as_of: str | None = None, full: bo
     """Run one night as of `as_of` (YYYY-MM-DD; today in Asia/Shanghai when omitted, as for the
     scheduled deployment) on the deliveries in `landing`. Unchanged deliveries are reused (not read,
     validated or linked again) unless `full`. Two nights on one state folder at once are refused, never
-    interleaved."""
+    interleaved; a night already complete with the same inputs is not run again (unless `full`)."""
     as_of = as_of or _today_in_shanghai()
-    with exclusive_night(Path(state)):
-        return _night(landing, as_of, out, state, full)
+    out = out.replace("{as_of}", as_of)       # one folder per night for a deployment: OUT=/srv/out/{as_of}
+    private_umask()          # run by a Prefect worker too: whatever the night writes is owner-only
+    try:
+        lock = exclusive_night(Path(state))
+        with _stage("lock", as_of, {}, {}):
+            lock.__enter__()
+    except NightAlreadyRunning as exc:
+        auditlog.append(Path(state), "night_refused", run_date=as_of, reason=str(exc))
+        get_run_logger().error("%s", exc)
+        raise
+    try:
+        _CURRENT["state"] = state
+        return _night_once(landing, as_of, out, state, full)
+    finally:
+        _CURRENT.pop("state", None)
+        lock.__exit__(None, None, None)
 
 
-def _night(landing: str, as_of: str, out: str, state: str, full: bool = False) -> dict:
+def night_inputs_sha(landing: Path, run_date: date) -> str | None:
+    """crosscheck/workspace.py inputs_sha over tonight's deliveries and feedback workbooks; None when a
+    source is read from a front database (its content has no file to fingerprint: the night always runs)."""
+    cfg = load_sources()
+    files: list[Path] = []
+    for name, spec in cfg.sources.items():
+        if getattr(spec, "front_db", None) is not None:
+            return None
+        delivery = find_delivery(landing, name, run_date, spec)
+        if delivery is not None:          # every file of the delivery folder, MANIFEST.csv included
+            files += [p for p in delivery.folder.rglob("*") if p.is_file()]
+    feedback = landing / "feedback"
+    if feedback.is_dir():
+        for folder in feedback.iterdir():
+            try:
+                if date.fromisoformat(folder.name) <= run_date:
+                    files += [p for p in folder.rglob("*") if p.is_file()]
+            except ValueError:
+                continue
+    return inputs_sha(landing, run_date, files, config_dir(), [REPO / d for d in CODE_DIRS])
+
+
+@contextmanager
+def _stage(name: str, run_date: str, timings: dict, peaks: dict):
+    """Time the stage and turn any failure into NightFailed naming it."""
+    try:
+        with measured(timings, peaks, name):
+            yield
+    except (NightFailed, NightAlreadyRunning):
+        raise
+    except Exception as exc:  # noqa: BLE001 — re-raised as NightFailed, scrubbed
+        reason = str(exc) if isinstance(exc, StageError) else scrub_exception(exc)
+        if not isinstance(exc, StageError) and (kept := _keep_traceback(exc)):
+            reason += f" (traceback: {kept})"
+        raise NightFailed(run_date, name, reason) from None
+
+
+def _night_once(landing: str, as_of: str, out: str, state: str, full: bool) -> dict:
+    try:
+        return _night_recorded(landing, as_of, out, state, full)
+    except NightFailed as exc:
+        auditlog.append(Path(state), "night_failed", run_date=as_of, stage=exc.stage, reason=exc.reason)
+        get_run_logger().error("%s", exc)
+        raise
+
+
+def _night_recorded(landing: str, as_of: str, out: str, state: str, full: bool) -> dict:
+    """The night unless already complete: inputs fingerprinted, worked aside, published, audit-logged."""
     logger = get_run_logger()
     run_date = date.fromisoformat(as_of)
-    sources = list(load_sources().sources)
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
+    with _stage("load", as_of, timings, peaks):
+        if not Path(landing).is_dir():
+            raise StageError(f"the landing zone {landing} does not exist or is not a folder")
+    with _stage("prepare", as_of, timings, peaks):
+        sha = night_inputs_sha(Path(landing), run_date)
+        done = None if full or sha is None else completed_night(Path(state), Path(out), run_date, sha)
+    if done is not None:
+        logger.info("night %s is already complete with the same deliveries, feedback, configuration and code: "
+                    "nothing to do (crosscheck run --full runs it again)", as_of)
+        auditlog.append(Path(state), "night_already_complete", run_date=as_of, inputs_sha=sha)
+        return {**done, "already_complete": True}
+    auditlog.append(Path(state), "night_started", run_date=as_of, landing=landing, out=out, full=full,
+                    inputs_sha=sha)
+    with _stage("workspace", as_of, timings, peaks):
+        ws = open_workspace(Path(state), Path(out))
+    try:
+        summary = _night(landing, run_date, str(ws.warehouse), str(ws.out), state, full, timings, peaks)
+        with _stage("publish", as_of, timings, peaks):
+            with connect(ws.warehouse) as con:
+                record_night(con, run_date, sha)
+            summary = _published(summary, ws.out, Path(out))
+            summary["inputs_sha"] = sha
+            summary["outputs"].update(_final_paths(summary_task(str(ws.out), summary), ws.out, Path(out)))
+            ws.commit()
+    except BaseException:
+        ws.discard()
+        raise
+    _audit_night(Path(state), summary)
+    logger.info("night %s finished: %s", as_of, {r["rule"]: r["households"] for r in summary["rules"]})
+    return summary
 
-    with measured(timings, peaks, "load"):
-        loads = {s: load_task(landing, run_date, state, s, full) for s in sources}
-    with measured(timings, peaks, "validate"):
-        status = {s: validate_task(run_date, state, s) for s in sources}
+
+def _final_paths(value, partial: Path, out: Path):
+    """The summary as it will read once published: paths under the partial folder become paths in out."""
+    if isinstance(value, dict):
+        return {k: _final_paths(v, partial, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_final_paths(v, partial, out) for v in value]
+    if isinstance(value, (str, Path)) and str(value).startswith(str(partial)):
+        return str(out / Path(value).relative_to(partial))
+    return value
+
+
+def _published(summary: dict, partial: Path, out: Path) -> dict:
+    return {**_final_paths(summary, partial, out), "out": str(out)}
+
+
+def _audit_night(state: Path, summary: dict) -> None:
+    """The night's entries in the audit log, once its results are published: each auditors' workbook
+    imported tonight (from the committed ledger), each district bundle's files with their SHA-256, and the
+    night itself."""
+    from connectors.landing import sha256_file
+
+    run_date = summary["run_date"]
+    with connect(warehouse_path(state), read_only=True) as con:
+        imported = (con.execute("SELECT file, sha256, feedback_date, rows_read, rows_accepted, rows_rejected "
+                                "FROM ledger.feedback_files WHERE imported_on = ? ORDER BY feedback_date, file",
+                                [date.fromisoformat(run_date)]).fetchall()
+                    if table_exists(con, "ledger", "feedback_files") else [])
+    for file, sha, feedback_date, read, accepted, rejected in imported:
+        auditlog.append(state, "feedback_imported", run_date=run_date, file=file, sha256=sha,
+                        feedback_date=str(feedback_date), rows_read=read, rows_accepted=accepted,
+                        rows_rejected=rejected)
+    districts = Path(summary.get("outputs", {}).get("districts") or "")
+    if districts.name and districts.is_dir():
+        for folder in sorted(p for p in districts.iterdir() if p.is_dir()):
+            files = {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.is_file()}
+            auditlog.append(state, "bundle_written", run_date=run_date, district=folder.name, files=files)
+    auditlog.append(state, "night_finished", run_date=run_date, inputs_sha=summary.get("inputs_sha"),
+                    cases_exported=summary.get("cases_exported"),
+                    outputs=sorted(Path(p).name for p in summary.get("outputs", {}).values()))
+
+
+def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, full: bool,
+           timings: dict, peaks: dict) -> dict:
+    logger = get_run_logger()
+    as_of = run_date.isoformat()
+    sources = list(load_sources().sources)
+
+    with _stage("load", as_of, timings, peaks):
+        loads = {s: load_task(landing, run_date, warehouse, s, full) for s in sources}
+    with _stage("validate", as_of, timings, peaks):
+        status = {s: validate_task(run_date, state, warehouse, s) for s in sources}
         docs = data_docs_task(state, out)
     for source, state_ in status.items():
         if state_["status"] != "ok":
             logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
-    with measured(timings, peaks, "link"):
-        links = link_task(state, full)
-    with measured(timings, peaks, "flag"):
-        rules = flag_task(run_date, state, status)
-    with measured(timings, peaks, "ledger"):
-        feedback = feedback_task(landing, run_date, state)
-        ledger = ledger_task(run_date, state, rules)
-        reviews = reviews_task(run_date, state, out, status.get("roster"))
+    with _stage("link", as_of, timings, peaks):
+        links = link_task(warehouse, full)
+    with _stage("flag", as_of, timings, peaks):
+        rules = flag_task(run_date, warehouse, status)
+    with _stage("ledger", as_of, timings, peaks):
+        feedback = feedback_task(landing, run_date, warehouse)
+        ledger = ledger_task(run_date, warehouse, rules)
+        reviews = reviews_task(run_date, warehouse, out, status.get("roster"))
     for message in feedback["messages"]:
         logger.warning("feedback: %s", message)
     summary = {
@@ -194,10 +399,8 @@ def _night(landing: str, as_of: str, out: str, state: str, full: bool = False) -
         "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks, **docs,
         "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
-    with measured(timings, peaks, "report"):
-        summary.update(report_task(run_date, state, out, summary))
+    with _stage("report", as_of, timings, peaks):
+        summary.update(report_task(run_date, warehouse, out, summary))
     summary["stages"], summary["stage_peak_mib"] = timings, peaks
     summary["outputs"].update(reviews["outputs"])
-    summary["outputs"].update(summary_task(out, summary))
-    logger.info("night %s finished: %s", as_of, {r["rule"]: r["households"] for r in rules})
     return summary

@@ -37,6 +37,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader
 
 from crosscheck.idnum import mask
+from crosscheck.runtime import die_with_parent
 from crosscheck.safety import mask_ids, publish, write_private_text
 from crosscheck.settings import load_policy
 
@@ -93,7 +94,7 @@ def print_html_to_pdf(html_path: Path, pdf_path: Path, *, timeout: float = PRINT
     try:
         pdf_path.unlink(missing_ok=True)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=env, preexec_fn=die_with_parent)
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -102,7 +102,9 @@ WITH cases AS (SELECT case_id FROM ledger.cases WHERE ?::VARCHAR IS NULL OR dist
 SELECT h.case_id, h.run_date, h.recorded_at, h.from_status, h.to_status, h.reason, h.evidence
 FROM ledger.case_history h JOIN cases USING (case_id)
 WHERE h.run_date <= ?::DATE
-ORDER BY h.case_id, h.recorded_at, h.run_date
+-- the night first, then the moment it was recorded (an auditor's conclusion, imported before tonight's
+-- flags, comes before them); the clock time itself is not shown: a resumed night must read the same
+ORDER BY h.case_id, h.run_date, h.recorded_at, h.from_status NULLS FIRST, h.to_status, h.reason
 """
 
 TREND_SQL = """

@@ -15,11 +15,13 @@ import pickle
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import xlsxwriter
 
+from crosscheck.runtime import die_with_parent
 from crosscheck.safety import FORMULA_PREFIXES, publish
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,11 @@ def write_workbook(cases: pd.DataFrame, path: Path, title: str, reviews: pd.Data
 def _write_book(cases: pd.DataFrame, path: Path, title: str, review_rows: list[tuple]) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False})
-    book.set_properties({"title": title})
+    # a fixed creation time (the night's date): the same night writes the same bytes, so a rerun or a
+    # resumed night is byte-identical to an uninterrupted one
+    created = (datetime.combine(pd.Timestamp(cases["run_date"].iloc[0]).date(), datetime.min.time())
+               if len(cases) and "run_date" in cases else datetime(2000, 1, 1))
+    book.set_properties({"title": title, "created": created})
     sheet = book.add_worksheet("核对线索")
     head = book.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1, "text_wrap": True})
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
@@ -197,7 +203,7 @@ class WorkbookJob:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from reports.workbook import _helper_main; _helper_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=die_with_parent)
         self._feeder = threading.Thread(target=self._feed, args=(payload,), daemon=True, name="workbook-feed")
         self._feeder.start()
 

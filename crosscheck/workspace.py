@@ -1,0 +1,205 @@
+"""A night's work is done aside and made visible in one step, so that a killed run leaves nothing half done.
+
+The night never writes to the warehouse or the output folder that people read:
+
+* it works on a copy of the warehouse (``<state>/.night/warehouse.duckdb``), made when it starts;
+* it writes every output into ``<out>/.partial-night/``.
+
+When everything is written, ``commit()`` moves the outputs into ``<out>`` (``run_summary.json`` last: its
+``run_date`` and ``inputs_sha`` say which night the folder holds) and then replaces the warehouse with the
+copy by one ``rename``. Killed before that, the warehouse is still the one the night started from and the
+outputs are the previous ones; the next run starts the night again from the same place and, the night being
+deterministic, writes exactly what an uninterrupted run would have. Killed between the two steps, the
+outputs are tonight's and the warehouse the one before: running again gives the same outputs again. Killed
+after the rename, the night is complete, and running it again finds it so (``completed_night``) and changes
+nothing.
+
+Leftovers of a killed run (the copy, the partial folder, a half-finished move) are cleared when the next
+run starts. Two runs on one state folder never meet: ``crosscheck.runtime.exclusive_night`` holds a lock.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from crosscheck.safety import make_private_dir
+
+WAREHOUSE = "warehouse.duckdb"
+WORK_DIR = ".night"
+PARTIAL_OUT = ".partial-night"
+PREVIOUS_OUT = ".previous-night"
+SUMMARY_LAST = ("run_summary.md", "run_summary.json")     # moved last, in this order
+
+
+def warehouse_path(state: Path) -> Path:
+    return Path(state) / WAREHOUSE
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold a warehouse's write-ahead log into the file (a run killed before closing leaves one)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("FORCE CHECKPOINT")
+    if Path(str(path) + ".wal").exists():
+        raise RuntimeError(f"{path}: the write-ahead log is still there after a checkpoint")
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """A whole-file copy, flushed to disk before it is used (copy_file_range: in the kernel, no Python
+    buffers)."""
+    fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(src, "rb") as fin:
+            size = os.fstat(fin.fileno()).st_size
+            copied = 0
+            while copied < size:
+                n = os.copy_file_range(fin.fileno(), fd_out, size - copied)
+                if n == 0:
+                    break
+                copied += n
+            if copied < size:            # a file system without copy_file_range: the ordinary way
+                os.lseek(fd_out, 0, os.SEEK_SET)
+                fin.seek(0)
+                with os.fdopen(os.dup(fd_out), "wb") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 24)
+                os.ftruncate(fd_out, size)
+        os.fsync(fd_out)
+    finally:
+        os.close(fd_out)
+
+
+@dataclass
+class NightWorkspace:
+    """Where tonight writes (``warehouse``, ``out``) and where it is published (``state``, ``final_out``)."""
+
+    state: Path
+    final_out: Path
+    warehouse: Path
+    out: Path
+
+    def commit(self) -> None:
+        """Publish the outputs, then the warehouse (module docstring)."""
+        _checkpoint(self.warehouse)
+        publish_outputs(self.out, self.final_out)
+        os.replace(self.warehouse, warehouse_path(self.state))
+        _fsync_dir(self.state)
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop tonight's copy and partial outputs (after a commit, or when the night failed)."""
+        shutil.rmtree(self.state / WORK_DIR, ignore_errors=True)
+        shutil.rmtree(self.out, ignore_errors=True)
+
+
+def open_workspace(state: Path, out: Path) -> NightWorkspace:
+    """Clear what a killed run left, copy the warehouse and make an empty partial output folder."""
+    state, out = Path(state), Path(out)
+    make_private_dir(state)
+    make_private_dir(out)
+    finish_interrupted_publish(out)
+    work = state / WORK_DIR
+    shutil.rmtree(work, ignore_errors=True)
+    make_private_dir(work)
+    copy = work / WAREHOUSE
+    main = warehouse_path(state)
+    if main.exists():
+        if Path(str(main) + ".wal").exists():
+            _checkpoint(main)
+        _copy_file(main, copy)
+    partial = out / PARTIAL_OUT
+    shutil.rmtree(partial, ignore_errors=True)
+    make_private_dir(partial)
+    return NightWorkspace(state=state, final_out=out, warehouse=copy, out=partial)
+
+
+def publish_outputs(partial: Path, out: Path) -> None:
+    """Move every entry of ``partial`` into ``out``, replacing the entry of the same name; the summary
+    files last. A folder being replaced is first moved to ``<out>/.previous-night`` so that the swap is two
+    renames; entries of ``out`` that tonight does not write are left alone."""
+    previous = out / PREVIOUS_OUT
+    shutil.rmtree(previous, ignore_errors=True)
+    names = sorted(p.name for p in partial.iterdir())
+    ordered = [n for n in names if n not in SUMMARY_LAST] + [n for n in SUMMARY_LAST if n in names]
+    for name in ordered:
+        src, dst = partial / name, out / name
+        if dst.is_dir() and not dst.is_symlink():
+            make_private_dir(previous)
+            os.replace(dst, previous / name)
+        os.replace(src, dst)
+    _fsync_dir(out)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def finish_interrupted_publish(out: Path) -> None:
+    """A run killed while publishing leaves ``.previous-night``: whatever it holds was being replaced, so
+    it goes (the next run writes the whole night again)."""
+    shutil.rmtree(Path(out) / PREVIOUS_OUT, ignore_errors=True)
+
+
+# --- has this night already been completed with these very inputs? ---------------------------------------
+
+def _sha_file(path: Path, digest) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+
+
+def inputs_sha(landing: Path, as_of: date, files: list[Path], config_dir: Path, code_dirs: list[Path]) -> str:
+    """What decides a night's result: tonight's delivered files and auditors' workbooks (by content), the
+    configuration and the pipeline's code. Equal fingerprints and a committed night mean running it again
+    would write the same."""
+    digest = hashlib.sha256(f"night {as_of.isoformat()}\n".encode())
+    for path in sorted(files):
+        digest.update(f"{path.relative_to(landing) if path.is_relative_to(landing) else path}\n".encode())
+        _sha_file(path, digest)
+    for base in [config_dir, *code_dirs]:
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".sql", ".yaml", ".yml", ".json", ".html", ".css", ".j2") \
+                    and "__pycache__" not in path.parts:
+                digest.update(f"{path.relative_to(base.parent)}\n".encode())
+                _sha_file(path, digest)
+    return digest.hexdigest()
+
+
+def completed_night(state: Path, out: Path, as_of: date, sha: str) -> dict | None:
+    """The summary of this night when the warehouse and ``out`` both hold it, complete, from the same
+    inputs; else None."""
+    summary_path = Path(out) / "run_summary.json"
+    main = warehouse_path(state)
+    if not summary_path.exists() or not main.exists():
+        return None
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if summary.get("run_date") != as_of.isoformat() or summary.get("inputs_sha") != sha:
+        return None
+    if not all(Path(p).exists() for p in (summary.get("outputs") or {}).values()):
+        return None
+    try:
+        with duckdb.connect(str(main), read_only=True) as con:
+            row = con.execute("SELECT inputs_sha FROM audit.nights WHERE run_date = ?", [as_of]).fetchone()
+    except duckdb.Error:
+        return None
+    return summary if row is not None and row[0] == sha else None
+
+
+def record_night(con: duckdb.DuckDBPyConnection, as_of: date, sha: str) -> None:
+    """Mark the night complete in tonight's warehouse copy (committed with it)."""
+    con.execute("CREATE TABLE IF NOT EXISTS audit.nights (run_date DATE PRIMARY KEY, inputs_sha VARCHAR, "
+                "completed_at TIMESTAMP)")
+    con.execute("INSERT OR REPLACE INTO audit.nights VALUES (?, ?, current_timestamp)", [as_of, sha])
