@@ -318,7 +318,10 @@ def _night_recorded(landing: str, as_of: str, out: str, state: str, full: bool) 
                 record_night(con, run_date, sha)
             summary = _published(summary, ws.out, Path(out))
             summary["inputs_sha"] = sha
-            summary["outputs"].update(_final_paths(summary_task(str(ws.out), summary), ws.out, Path(out)))
+            # the summary names itself, so that a rerun finding the night complete can print it whole
+            summary["outputs"].update(summary_json=str(Path(out) / "run_summary.json"),
+                                      summary_md=str(Path(out) / "run_summary.md"))
+            summary_task(str(ws.out), summary)
             ws.commit()
     except BaseException:
         ws.discard()
