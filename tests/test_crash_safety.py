@@ -4,7 +4,8 @@ complete night again changes nothing; two runs on one state folder at once are r
 The nights are test_ledger_nights' literal deliveries: night 1, then the auditors' returned workbook, then
 night 2, the night that is killed. Every run is a real ``crosscheck run`` process (Prefect's temporary
 server, GX, Chromium and the workbook helper included) killed with SIGKILL at a random moment (seeded, so a
-failure can be replayed) between its start and the time an uninterrupted night 2 takes; then the same
+failure can be replayed): a tenth of them during start-up, the rest spread over the time the flow of an
+uninterrupted night 2 takes (from "Beginning flow run" to its last line, publishing included); then the same
 command runs to the end and everything it left (every output file, the ledger, flags and linked tables) is
 compared with the uninterrupted night. CROSSCHECK_KILL_POINTS sets the number of kills (default 20).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -69,12 +71,19 @@ def _leftovers(base: Path, pid: int) -> list[str]:
     return found
 
 
-def kill_at(base: Path, landing: Path, night, out: Path, state: Path, seconds: float) -> str:
-    """Start the night and SIGKILL its process after ``seconds``; what it had logged by then."""
+def kill_at(base: Path, landing: Path, night, out: Path, state: Path, seconds: float,
+            after_flow_begins: bool) -> str:
+    """Start the night and SIGKILL its process ``seconds`` after it starts, or after its flow begins;
+    what it had logged by then."""
     log = base / "killed.log"
     with log.open("w") as handle:
         proc = subprocess.Popen(_command(landing, night, out, state), cwd=REPO, env=_env(base), stdout=handle,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        if after_flow_begins:
+            deadline = time.monotonic() + 300
+            while "Beginning flow run" not in log.read_text(errors="replace") and proc.poll() is None:
+                assert time.monotonic() < deadline, "the night's flow did not begin"
+                time.sleep(0.05)
         try:
             proc.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
@@ -112,31 +121,46 @@ def before_night2(tmp_path_factory):
     run(base, landing, NIGHT1, base / "out1", state)
     return_workbook(base / "out1", landing)
     shutil.copytree(state, base / "reference-state", symlinks=True)
-    seconds, _ = run(base, landing, NIGHT2, base / "reference-out", base / "reference-state")
+    seconds, output = run(base, landing, NIGHT2, base / "reference-out", base / "reference-state")
     reference = night_result(base / "reference-out", base / "reference-state")
-    return base, landing, state, reference, seconds
+    return base, landing, state, reference, (seconds, _flow_span(output))
+
+
+def _flow_span(output: str) -> float:
+    """Seconds from "Beginning flow run" to the flow's last line, from the log's HH:MM:SS.mmm stamps."""
+    stamps = [line[:12] for line in output.splitlines() if re.match(r"\d\d:\d\d:\d\d\.\d{3} \|", line)]
+    begin = next(line[:12] for line in output.splitlines() if "Beginning flow run" in line)
+
+    def secs(stamp: str) -> float:
+        h, m, s = stamp.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    return secs(stamps[-1]) - secs(begin)
 
 
 def test_killed_nights_resume_to_the_uninterrupted_result(before_night2):
-    base, landing, state, reference, seconds = before_night2
+    base, landing, state, reference, (seconds, flow_span) = before_night2
     rng = random.Random(SEED)
-    points = sorted(rng.uniform(0.5, seconds) for _ in range(KILL_POINTS))
+    # most kills inside the flow (start-up is a third of the process' time and holds no state), a few before
+    early = max(2, KILL_POINTS // 10)
+    points = sorted((False, rng.uniform(0.5, seconds - flow_span)) for _ in range(early))
+    points += sorted((True, rng.uniform(0.0, flow_span + 1.0)) for _ in range(KILL_POINTS - early))
     failures, reached = [], []
-    for i, at in enumerate(points):
+    for i, (in_flow, at) in enumerate(points):
         trial_state, trial_out = base / f"trial-state-{i}", base / f"trial-out-{i}"
         shutil.copytree(state, trial_state, symlinks=True)
-        log = kill_at(base, landing, NIGHT2, trial_out, trial_state, at)
-        reached.append(f"{at:.1f}s: {_where(log)}")
+        log = kill_at(base, landing, NIGHT2, trial_out, trial_state, at, in_flow)
+        at_text = f"flow +{at:.1f}s" if in_flow else f"{at:.1f}s"
+        reached.append(f"{at_text}: {_where(log)}")
         run(base, landing, NIGHT2, trial_out, trial_state)
         diff = differences(reference, night_result(trial_out, trial_state))
         if diff:
-            failures.append(f"killed at {at:.1f} s ({_where(log)}): {diff}")
+            failures.append(f"killed at {at_text} ({_where(log)}): {diff}")
         assert not list(trial_out.glob(".partial-night")) and not (trial_state / ".night").exists()
         entries, problem = auditlog.verify(trial_state)
         assert problem is None and entries > 0
         shutil.rmtree(trial_state)
         shutil.rmtree(trial_out)
-    print(f"uninterrupted night 2: {seconds:.1f} s; killed at: " + "; ".join(reached))
+    print(f"uninterrupted night 2: {seconds:.1f} s, its flow {flow_span:.1f} s; killed at: " + "; ".join(reached))
     assert not failures, "\n".join(failures)
 
 
