@@ -20,7 +20,7 @@ import duckdb
 from python_calamine import CalamineWorkbook
 
 from cases.ledger import ensure_ledger
-from crosscheck.safety import mask_ids
+from connectors.base import mask_name
 from crosscheck.warehouse import table_exists
 
 SQL = Path(__file__).with_name("sql")
@@ -39,7 +39,8 @@ class FeedbackResult:
 
 
 def feedback_workbooks(landing: Path, as_of: date) -> list[tuple[date, Path]]:
-    """Every workbook in a feedback folder dated on or before the night, oldest first."""
+    """Every workbook in a feedback folder dated on or before the night, oldest first (``.xlsx`` in any
+    letter case, as Windows may name it; not Excel's ``~$`` lock files, not folders)."""
     found = []
     for folder in sorted((landing / "feedback").glob("*")):
         try:
@@ -47,16 +48,22 @@ def feedback_workbooks(landing: Path, as_of: date) -> list[tuple[date, Path]]:
         except ValueError:
             continue
         if folder.is_dir() and folder_date <= as_of:
-            found += [(folder_date, p) for p in sorted(folder.glob("*.xlsx")) if not p.name.startswith("~$")]
+            found += [(folder_date, p) for p in sorted(folder.iterdir())
+                      if p.suffix.lower() == ".xlsx" and not p.name.startswith("~$") and p.is_file()]
     return found
 
 
-def _cell(value) -> str:
+def _text(value) -> str:
+    """A cell as the auditor sees it: whole numbers without ".0", text exactly as typed."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return str(value)
+
+
+def _cell(value) -> str:
+    return _text(value).strip()
 
 
 def read_sheets(path: Path) -> tuple[list[tuple[str, str, list[tuple[int, dict]]]], str | None]:
@@ -67,7 +74,10 @@ def read_sheets(path: Path) -> tuple[list[tuple[str, str, list[tuple[int, dict]]
         workbook = CalamineWorkbook.from_path(str(path))
         sheets = [(name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
                   for name in workbook.sheet_names]
-    except Exception as exc:  # a corrupt or non-xlsx file is reported, never fatal
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a corrupt or non-xlsx file is reported, never fatal; calamine raises its
+        # own errors, and a panic inside it (pyo3's PanicException) is a BaseException
         return [], f"cannot be read as an Excel workbook ({type(exc).__name__})"
     found, problems = [], []
     for name, sheet in sheets:
@@ -81,15 +91,19 @@ def read_sheets(path: Path) -> tuple[list[tuple[str, str, list[tuple[int, dict]]
             if missing:
                 problems.append(f"sheet {name}: header lacks column(s) {', '.join(missing)}")
                 break
+            doubled = [c for c in required if header.count(c) > 1]
+            if doubled:   # which of the two columns holds the auditor's answer cannot be told
+                problems.append(f"sheet {name}: header has column(s) {', '.join(doubled)} more than once")
+                break
             rows = []
             for offset, values in enumerate(sheet[index + 1:], start=index + 2):
-                cells = [_cell(v) for v in values] + [""] * (len(header) - len(values))
-                rows.append((offset, dict(zip(header, cells))))
+                cells = [_text(v) for v in values] + [""] * (len(header) - len(values))
+                rows.append((offset, {h: c for h, c in reversed(list(zip(header, cells)))}))
             found.append((kind, name, rows))
             break
     if not found:
         return [], "; ".join(problems) or "no header row with a case_id column"
-    return found, None
+    return found, "; ".join(problems) or None
 
 
 @dataclass(frozen=True)
@@ -108,15 +122,21 @@ def import_feedback(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date) 
     result = FeedbackResult()
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for feedback_date, path in feedback_workbooks(landing, as_of):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        book = _Returned(f"feedback/{feedback_date}/{path.name}", digest, feedback_date, as_of, now)
+        name = f"feedback/{feedback_date}/{path.name}"
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:   # unreadable tonight (permissions, removed meanwhile): tried again next night
+            result.messages.append(f"{name}: cannot be read ({type(exc).__name__}); not imported")
+            continue
+        book = _Returned(name, digest, feedback_date, as_of, now)
         if con.execute("SELECT 1 FROM ledger.feedback_files WHERE sha256 = ?", [digest]).fetchone():
             result.already_imported += 1
             continue
         result.files += 1
         sheets, error = read_sheets(path)
         if error:
-            result.messages.append(f"{book.name}: workbook rejected: {error}")
+            what = "sheet(s) not read" if sheets else "workbook rejected"
+            result.messages.append(mask_name(f"{book.name}: {what}: {error}"))
         read = accepted = rejected = blank = 0
         for kind, sheet_name, rows in sheets:
             importer = _import_conclusions if kind == "cases" else _import_reviews
@@ -132,23 +152,28 @@ def import_feedback(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date) 
 def _import_conclusions(con, result: FeedbackResult, rows, book: _Returned, sheet: str) -> tuple[int, int, int]:
     """核查结论 rows of the case sheet; returns (accepted, rejected, blank)."""
     known = {r[0] for r in con.execute("SELECT case_id FROM ledger.cases").fetchall()}
+    where = f"{book.name} [{sheet}]"
     accepted = rejected = blank = 0
     for row_no, row in rows:
-        case_id, word, note = row.get("case_id", ""), row.get("核查结论", ""), row.get("核查说明", "")
-        if not case_id and not word and not note:
+        # case_id and 核查结论 are compared without surrounding spaces; 核查说明 is kept exactly as written
+        case_id, word = row.get("case_id", "").strip(), row.get("核查结论", "").strip()
+        note = row.get("核查说明", "")
+        if not case_id and not word and not note.strip():
             blank += 1
             continue
         reason = None
         if case_id not in known:
             reason = f"unknown case_id {case_id!r}" if case_id else "case_id is empty"
-        elif not word:
+        elif not word and not note.strip():
             blank += 1  # not concluded yet: nothing to import, nothing wrong
             continue
+        elif not word:   # a note without a conclusion: kept with the reject, so that nothing written is lost
+            reason = "核查说明 is filled in but 核查结论 is empty (查实 or 查否)"
         elif word not in CONCLUSIONS:
             reason = f"核查结论 must be 查实 or 查否, found {word!r}"
         if reason:
             rejected += 1
-            _reject(con, result, book, book.name, row_no, case_id, reason, word, note)
+            _reject(con, result, book, where, row_no, case_id, reason, word, note)
             continue
         accepted += 1
         _apply(con, case_id, word, note, book.feedback_date, book.name, row_no, book.digest, book.as_of, book.now)
@@ -158,11 +183,11 @@ def _import_conclusions(con, result: FeedbackResult, rows, book: _Returned, shee
 def _reject(con, result: FeedbackResult, book: _Returned, where: str, row_no, key, reason, conclusion,
             note) -> None:
     """A rejected row: the reason in the night's messages, and the row with what the auditor wrote kept."""
-    reason = mask_ids(reason)
+    reason = mask_name(reason)   # what the auditor typed may be an ID, even run together with letters
     con.execute("INSERT INTO ledger.feedback_rejects BY NAME SELECT ? AS sha256, ? AS file, ? AS row, "
                 "? AS case_id, ? AS reason, ? AS imported_on, ? AS conclusion, ? AS note",
                 [book.digest, where, row_no, key, reason, book.as_of, conclusion, note])
-    result.messages.append(f"{where} row {row_no}: rejected: {reason}")
+    result.messages.append(mask_name(f"{where} row {row_no}: rejected: {reason}"))
 
 
 def _review_date(text: str) -> date | None:
@@ -185,14 +210,17 @@ def _import_reviews(con, result: FeedbackResult, rows, book: _Returned, sheet: s
         if table_exists(con, "staging", "roster") else set()
     accepted = rejected = blank = 0
     for row_no, row in rows:
-        household, when, note = row.get("家庭编号", ""), row.get("复核日期", ""), row.get("复核说明", "")
-        if not when:
+        household, when = row.get("家庭编号", "").strip(), row.get("复核日期", "").strip()
+        note = row.get("复核说明", "")
+        if not when and not note.strip():
             blank += 1          # not reviewed yet
             continue
         reviewed_on = _review_date(when)
         reason = None
         if household not in households:
             reason = f"unknown 家庭编号 {household!r}" if household else "家庭编号 is empty"
+        elif not when:      # a note without a date: kept with the reject
+            reason = "复核说明 is filled in but 复核日期 is empty"
         elif reviewed_on is None:
             reason = f"复核日期 is not a date: {when!r}"
         elif reviewed_on > book.feedback_date:

@@ -24,6 +24,8 @@ from crosscheck.safety import mask_ids
 
 ROW = "_row"                 # 1-based data row number within the delivered file
 EXCEL_DAMAGED = "_excel_damaged"  # "|col|col|": delivered columns whose cell was a number too long for Excel
+# the columns the readers and the loader add to raw.<table>: a delivered column of the same name is renamed
+RESERVED = (ROW, EXCEL_DAMAGED, "_file", "_delivery_date")
 
 
 @dataclass
@@ -68,8 +70,24 @@ class Connector(Protocol):
         ...
 
 
+def column_key(name: str) -> str:
+    """A column name as DuckDB tells names apart: ASCII letters regardless of case ("x" and "X" are one
+    column; "ä" and "Ä" are two), so delivered names are made unique by this key."""
+    return "".join(c.lower() if c.isascii() else c for c in name)
+
+
 # --- message hygiene ------------------------------------------------------------------------------------
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f·•]+")
+
+
+_DIGIT_RUN = re.compile(r"(\d{6})\d{8}(\d{1,3}[0-9Xx]?)")
+
+
+def mask_name(text: str) -> str:
+    """A delivered column name (a header cell, a JSON key) made safe to show: IDs masked as ``mask_ids``
+    does, and also a run of 15–18 digits that letters touch ("ID420802…", a header cell that is data),
+    which ``mask_ids`` leaves alone so as not to mask codes in free text."""
+    return _DIGIT_RUN.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), mask_ids(text))
 
 
 def scrub_exception(exc: BaseException, limit: int = 300) -> str:

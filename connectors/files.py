@@ -16,7 +16,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from connectors.base import EXCEL_DAMAGED, ROW, DeliveredFile, QuarantinedRow, scrub_exception
+from connectors.base import (EXCEL_DAMAGED, RESERVED, ROW, DeliveredFile, QuarantinedRow, column_key, mask_name,
+                             scrub_exception)
 from connectors.landing import sha256_bytes
 from crosscheck.settings import TableSpec
 
@@ -160,25 +161,43 @@ def _utf8_error(body: pa.Buffer) -> tuple[int, int, str] | None:
     return None
 
 
-def _header(names: Sequence[object]) -> tuple[list[str], list[str]]:
-    """Header names stripped and made unique; notes for what had to be changed."""
-    out: list[str] = []
+def _header(names: Sequence[object], keep: Collection[str] = ()) -> tuple[list[str], list[str]]:
+    """Header names stripped and made unique; notes for what had to be changed. Unique as DuckDB sees them
+    (``column_key``: "x" and "X" would be one column), and never the name of a column the loader adds
+    (``RESERVED``: a delivered "_row" must not take the place of the row number). A name in ``keep`` (the
+    configured columns) keeps it when another spelling of it comes first ("ZJHM" before "zjhm")."""
     notes: list[str] = []
-    seen: dict[str, int] = {}
+    cleaned: list[str] = []
     for i, raw in enumerate(names, start=1):
         name = str(raw if raw is not None else "").replace("\ufeff", "").strip()
         if not name:
             name = f"column_{i}"
             notes.append(f"表头第 {i} 列为空，记为 {name} (header cell {i} is empty; the column is called {name})")
-        if name in seen:
-            seen[name] += 1
-            new = f"{name}__{seen[name]}"
-            notes.append(f"表头「{name}」出现不止一次，后一个记为 {new} "
-                         f"(header {name} appears twice; the second one is called {new})")
+        cleaned.append(name)
+    taken = {column_key(n) for n in RESERVED}
+    out: list[str | None] = [None] * len(cleaned)
+    for i, name in enumerate(cleaned):
+        if name in keep and column_key(name) not in taken:
+            out[i] = name
+            taken.add(column_key(name))
+    for i, name in enumerate(cleaned):
+        if out[i] is not None:
+            continue
+        if column_key(name) in taken:
+            k = 2
+            while column_key(f"{name}__{k}") in taken:
+                k += 1
+            new = f"{name}__{k}"
+            shown, shown_new = mask_name(name), mask_name(new)
+            if name in RESERVED:
+                notes.append(f"表头「{name}」与装载程序自己的列同名，记为 {new} "
+                             f"(header {name} is the name of a column the loader adds; it is called {new})")
+            else:
+                notes.append(f"表头「{shown}」出现不止一次（不分大小写），另一个记为 {shown_new} "
+                             f"(header {shown} appears twice, ignoring case; the other one is called {shown_new})")
             name = new
-        else:
-            seen[name] = 1
-        out.append(name)
+        taken.add(column_key(name))
+        out[i] = name
     return out, notes
 
 
@@ -207,8 +226,10 @@ def _decoded(data: bytes, name: str, expected_encoding: str):
     return out, body
 
 
-def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> DeliveredFile:
-    """Read one delivered CSV file from its bytes (see module docstring)."""
+def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8", *,
+                   columns: Collection[str] = ()) -> DeliveredFile:
+    """Read one delivered CSV file from its bytes (see module docstring). ``columns``: the configured
+    column names (see ``_header``)."""
     out, body = _decoded(data, name, expected_encoding)
     if body is None:
         return out
@@ -217,12 +238,18 @@ def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> 
         return out
     first_nl = _find_newline(body)
     header_text = body.slice(0, first_nl if first_nl >= 0 else body.size).to_pybytes().decode("utf-8")
-    header_cells = next(csv.reader([header_text.rstrip("\r\n")]), [])
+    try:
+        header_cells = next(csv.reader([header_text]), [])
+    except csv.Error as exc:   # a header cell longer than the csv module allows (131,072 characters)
+        out.error = f"表头行无法解析，未读取 (the header row could not be parsed: {scrub_exception(exc)})"
+        return out
     if not any(c.strip() for c in header_cells):
         out.error = "文件没有内容或第一行不是表头 (the file is empty or has no header row)"
         return out
-    names, notes = _header(header_cells)
+    names, notes = _header(header_cells, columns)
     out.notes.extend(notes)
+    if first_nl < 0:   # the header alone, without a line end: Arrow cannot skip a line that never ends
+        body = pa.py_buffer(body.to_pybytes() + b"\n")
     bad: list[tuple[int, str, int]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -292,12 +319,14 @@ def _cut_off(row: int) -> str:
 
 
 def _find_newline(buf: pa.Buffer) -> int:
+    """Where the first line ends: at a LF or a CR, since Arrow ends a line at either (and its ``skip_rows``
+    skips that physical line), and an old Mac export ends every line with a CR alone."""
     step = 1 << 16
     for start in range(0, buf.size, step):
         chunk = buf.slice(start, min(step, buf.size - start)).to_pybytes()
-        i = chunk.find(b"\n")
-        if i >= 0:
-            return start + i
+        ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+        if ends:
+            return start + min(ends)
     return -1
 
 
@@ -343,7 +372,7 @@ def _excel_column(values: Sequence[object]) -> tuple[pa.Array, list[int]]:
         import pyarrow.compute as pc
 
         shown = pa.array(values, pa.float64()).cast(pa.string())
-        odd = pc.or_(pc.match_substring(shown, "e"),
+        odd = pc.or_(pc.or_(pc.match_substring(shown, "e"), pc.equal(shown, "-0")),   # Excel shows -0 as 0
                      pc.greater(pc.count_substring_regex(shown, "[0-9]"), _EXCEL_DIGITS))
         fix = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
         if not len(fix):
@@ -369,7 +398,7 @@ def _excel_column(values: Sequence[object]) -> tuple[pa.Array, list[int]]:
     return pa.array(texts, pa.string()), hurt
 
 
-def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
+def read_xlsx_bytes(data: bytes, name: str, *, columns: Collection[str] = ()) -> DeliveredFile:
     """The first sheet of a workbook; the first non-empty row is the header; empty rows are skipped but
     keep their number (``_row`` + header row = the row number Excel shows)."""
     import pyarrow.compute as pc
@@ -380,7 +409,10 @@ def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheet_names = book.sheet_names
         rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except Exception as exc:  # calamine raises its own error types for damaged workbooks
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # calamine raises its own error types for damaged workbooks, and a panic
+        # inside it (pyo3's PanicException) is a BaseException that would otherwise end the night
         out.error = (f"工作簿无法打开（文件损坏、被截断或不是 .xlsx），未读取 "
                      f"(the workbook could not be opened: {scrub_exception(exc)})")
         return out
@@ -398,7 +430,7 @@ def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
     header = list(rows[header_at])
     while header and blank(header[-1]):
         header.pop()
-    names, notes = _header([excel_cell_text(v)[0] for v in header])
+    names, notes = _header([excel_cell_text(v)[0] for v in header], columns)
     out.notes.extend(notes)
     width = len(names)
     body = rows[header_at + 1:]
@@ -420,10 +452,10 @@ def read_xlsx_bytes(data: bytes, name: str) -> DeliveredFile:
     def nonblank(arr: pa.Array) -> pa.Array:
         return pc.not_equal(pc.utf8_trim_whitespace(arr), "")
     used = [nonblank(a) for a in texts]
-    any_in = used[0] if width else pa.array([False] * n)
+    any_in = used[0] if width else pa.array([False] * n, pa.bool_())
     for a in used[1:width]:
         any_in = pc.or_(any_in, a)
-    beyond = pa.array([False] * n)
+    beyond = pa.array([False] * n, pa.bool_())
     for a in used[width:]:
         beyond = pc.or_(beyond, a)
     keep = pc.and_(any_in, pc.invert(beyond))
@@ -454,6 +486,7 @@ def _excel_damage_notes(damaged: dict[int, str]) -> list[str]:
     notes = []
     for col, rows in rows_of.items():
         more = len(rows) > 5
+        col = mask_name(col)   # a header cell may be data (an ID)
         notes.append(
             f"「{col}」列有 {len(rows)} 个单元格存成了数字（第 {'、'.join(map(str, rows[:5]))} 行{'等' if more else ''}）："
             "Excel 只保留 15 位，身份证号末几位已变成 0 或显示为 4.20802E+17，这些号码不能用，请按文本格式重新导出 "
@@ -464,7 +497,8 @@ def _excel_damage_notes(damaged: dict[int, str]) -> list[str]:
 
 # --- JSON Lines --------------------------------------------------------------------------------------------
 
-def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -> DeliveredFile:
+def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8", *,
+                     columns: Collection[str] = ()) -> DeliveredFile:
     """One JSON object per line. Keys become columns (in order of first appearance); values as text
     (numbers as written, null or missing as empty). A line that is not a JSON object is quarantined
     with its line number; blank lines are skipped but counted in the numbering."""
@@ -483,11 +517,21 @@ def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -
     con = duckdb.connect()
     try:
         con.register("_lines", pa.table({"n": pa.array(numbers, pa.int64()), "line": pa.array(texts, pa.string())}))
-        con.execute("""CREATE TEMP TABLE j AS SELECT n, line,
-                           CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS ok FROM _lines""")
-        for n, line in con.execute("SELECT n, line FROM j WHERE NOT ok ORDER BY n").fetchall():
-            out.quarantined.append(QuarantinedRow(
-                n, f"第 {n} 行不是完整的 JSON 对象 (line {n} is not a valid JSON object)", line))
+        # an object that names a key twice ({"ye": "1", "ye": "9"}) is set aside too: which value the
+        # department meant cannot be told, and reading one of them would drop the other without a word
+        con.execute("""CREATE TEMP TABLE j AS SELECT n, line, obj AND NOT twice AS ok, obj AND twice AS twice
+                       FROM (SELECT n, line, obj, CASE WHEN obj THEN len(json_keys(line))
+                                                      <> len(list_distinct(json_keys(line))) ELSE false END AS twice
+                             FROM (SELECT n, line, CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT'
+                                                        ELSE false END AS obj FROM _lines))""")
+        invalid = set()
+        for n, line, twice in con.execute("SELECT n, line, twice FROM j WHERE NOT ok ORDER BY n").fetchall():
+            if twice:
+                reason = f"第 {n} 行的 JSON 对象有重复的键 (line {n} is a JSON object that repeats a key)"
+            else:
+                reason = f"第 {n} 行不是完整的 JSON 对象 (line {n} is not a valid JSON object)"
+                invalid.add(n)
+            out.quarantined.append(QuarantinedRow(n, reason, line))
         keys: list[str] = []
         for (keyset,) in con.execute(
                 "SELECT ks FROM (SELECT json_keys(line) AS ks, min(n) AS first FROM j WHERE ok GROUP BY ks) "
@@ -495,29 +539,23 @@ def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8") -
             for k in keyset:
                 if k not in keys:
                     keys.append(k)
-        names, hnotes = _header(keys)
+        names, hnotes = _header(keys, columns)
         out.notes.extend(hnotes)
-        select = ", ".join(
-            f"coalesce(json_extract_string(line, '$.\"{_sql_str(k)}\"'), '') AS \"{_ident(nm)}\""
-            for k, nm in zip(keys, names))
+        # each key as a JSON Pointer passed as a parameter: any key works, even "", "*", "a.b" or one
+        # holding quotes, which a JSONPath literal ($."key") cannot say; columns are named in Arrow
+        pointers = ["/" + k.replace("~", "~0").replace("/", "~1") for k in keys]
+        select = ", ".join(f"coalesce(json_extract_string(line, ${i}), '') AS c{i}"
+                           for i in range(1, len(keys) + 1))
         sql = f"SELECT {select + ', ' if select else ''}n AS {ROW} FROM j WHERE ok ORDER BY n"
-        out.table = con.sql(sql).to_arrow_table()
+        out.table = con.sql(sql, params=pointers or None).to_arrow_table().rename_columns([*names, ROW])
     finally:
         con.close()
     out.rows_read = out.table.num_rows + len(out.quarantined)
     # cut off: inside a character, or a last line that is not a whole object and has no line end
     last = numbers[-1]
-    if TRUNCATED_NOTE in out.notes or (last == n_lines and any(qr.row == last for qr in out.quarantined)):
+    if TRUNCATED_NOTE in out.notes or (last == n_lines and last in invalid):
         out.broken = _cut_off(last)
     return out
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''").replace('"', '\\"')
-
-
-def _ident(text: str) -> str:
-    return text.replace('"', '""')
 
 
 # --- the connector -----------------------------------------------------------------------------------------
@@ -548,9 +586,9 @@ class FileConnector:
 
 def read_bytes(data: bytes, name: str, spec: TableSpec) -> DeliveredFile:
     if spec.format == "csv":
-        return read_csv_bytes(data, name, spec.encoding)
+        return read_csv_bytes(data, name, spec.encoding, columns=tuple(spec.columns))
     if spec.format == "xlsx":
-        return read_xlsx_bytes(data, name)
+        return read_xlsx_bytes(data, name, columns=tuple(spec.columns))
     if spec.format == "jsonl":
-        return read_jsonl_bytes(data, name, spec.encoding)
+        return read_jsonl_bytes(data, name, spec.encoding, columns=tuple(spec.columns))
     raise ValueError(f"unknown format {spec.format}")

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
-from connectors.base import ROW, DeliveredFile
+from connectors.base import ROW, DeliveredFile, QuarantinedRow
 from crosscheck.settings import FrontDbSpec, TableSpec
 
 BATCH = 50_000
@@ -46,9 +46,31 @@ def _text(value) -> str:
         return value.isoformat()
     if isinstance(value, Decimal):
         return format(value, "f")
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="strict")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="strict")
     return str(value)
+
+
+def _record(row, columns: list[str]) -> list[str] | QuarantinedRow:
+    """A row's values as text, or (a binary column holding bytes that are not UTF-8) the row set aside
+    with the reason, so one bad value does not cost the whole table."""
+    try:
+        return [_text(v) for v in row]
+    except UnicodeDecodeError:
+        bad = next(c for c, v in zip(columns, row) if isinstance(v, (bytes, bytearray, memoryview))
+                   and not _is_utf8(v))
+        raw = "\x1f".join(_text(v) if not isinstance(v, (bytes, bytearray, memoryview))
+                          else bytes(v).decode("utf-8", "backslashreplace") for v in row)
+        return QuarantinedRow(None, f"「{bad}」列的字节不是 UTF-8 文本 (column {bad} holds bytes that are not UTF-8 text)",
+                              raw)
+
+
+def _is_utf8(value) -> bool:
+    try:
+        bytes(value).decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _quote(name: str, dialect: str) -> str:
@@ -112,8 +134,17 @@ class FrontDbConnector:
     def describe(self) -> str:
         return f"front database {_describe_target(self.spec)}"
 
-    def _query(self, dialect: str) -> tuple[str, list]:
-        present = self.columns
+    def _present(self, conn, dialect: str) -> list[str]:
+        """The configured columns the table has: a column it lacks is then told apart by the loader like a
+        missing column of a file (required: rejected, naming it; optional: empty, with a note)."""
+        cur = conn.cursor()
+        cur.execute(f"SELECT * FROM {_quote(self.spec.table, dialect)} WHERE 1 = 0")
+        names = {d[0] for d in cur.description or ()}
+        cur.fetchall()
+        cur.close()
+        return [c for c in self.columns if c in names]
+
+    def _query(self, dialect: str, present: list[str]) -> tuple[str, list]:
         select = ", ".join(_quote(c, dialect) for c in present)
         order = ", ".join(_quote(c, dialect) for c in (self.spec.order_by or present))
         sql, params = f"SELECT {select} FROM {_quote(self.spec.table, dialect)}", []
@@ -132,25 +163,40 @@ class FrontDbConnector:
             yield out
             return
         digest, batches, count = hashlib.sha256(), [], 0
+        present = self.columns
         try:
             with closing(conn):
-                sql, params = self._query(dialect)
+                present = self._present(conn, dialect)
+                if not present:
+                    out.error = (f"前置库表 {self.spec.table} 没有任何约定的列 (the front-database table "
+                                 f"{self.spec.table} has none of the configured columns)")
+                    yield out
+                    return
+                sql, params = self._query(dialect, present)
                 cur = conn.cursor(name="crosscheck_read") if dialect == "postgresql" else conn.cursor()
                 cur.execute(sql, params)
                 while rows := cur.fetchmany(BATCH):
-                    cols = list(zip(*rows))
-                    texts = [[_text(v) for v in col] for col in cols]
-                    for record in zip(*texts):
-                        digest.update("\x1f".join(record).encode("utf-8") + b"\x1e")
-                    data = {c: pa.array(t, pa.string()) for c, t in zip(self.columns, texts)}
-                    data[ROW] = pa.array(range(count + 1, count + len(rows) + 1), pa.int64())
+                    good, numbers = [], []
+                    for number, row in enumerate(rows, start=count + 1):
+                        record = _record(row, present)
+                        if isinstance(record, QuarantinedRow):
+                            record.row = number
+                            out.quarantined.append(record)
+                            digest.update(record.raw.encode("utf-8", "backslashreplace") + b"\x1e")
+                            continue
+                        digest.update("\x1f".join(record).encode("utf-8", "surrogatepass") + b"\x1e")
+                        good.append(record)
+                        numbers.append(number)
+                    cols = list(zip(*good)) if good else [() for _ in present]
+                    data = {c: pa.array(list(t), pa.string()) for c, t in zip(present, cols)}
+                    data[ROW] = pa.array(numbers, pa.int64())
                     batches.append(pa.table(data))
                     count += len(rows)
         except Exception as exc:
             out.error = f"reading {self.spec.table} failed ({type(exc).__name__}: missing table or column?)"
             yield out
             return
-        empty = pa.table({**{c: pa.array([], pa.string()) for c in self.columns}, ROW: pa.array([], pa.int64())})
+        empty = pa.table({**{c: pa.array([], pa.string()) for c in present}, ROW: pa.array([], pa.int64())})
         out.table = pa.concat_tables(batches) if batches else empty
         out.rows_read, out.sha256, out.size = count, digest.hexdigest(), None
         yield out

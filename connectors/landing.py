@@ -102,15 +102,22 @@ def read_manifest(path: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("gb18030", errors="replace")
+    try:
+        return _manifest_entries(path.name, text)
+    except csv.Error as exc:   # a field over the csv module's limit, a stray CR: the manifest is not usable
+        return {}, [f"{path.name} 无法解析，未使用 ({path.name} could not be parsed and was not used: {exc})"]
+
+
+def _manifest_entries(name: str, text: str) -> tuple[dict[str, ManifestEntry], list[str]]:
     problems: list[str] = []
     entries: dict[str, ManifestEntry] = {}
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
     if "file" not in fields:
-        return {}, [f"{path.name} 没有 file 列，未使用 ({path.name} has no 'file' column and was not used)"]
+        return {}, [f"{name} 没有 file 列，未使用 ({name} has no 'file' column and was not used)"]
     for line_no, rec in enumerate(reader, start=2):
-        name = (rec.get(fields["file"]) or "").strip()
-        if not name:
+        file = (rec.get(fields["file"]) or "").strip()
+        if not file:
             continue
         rows_text = (rec.get(fields.get("rows", ""), "") or "").strip() if "rows" in fields else ""
         sha = (rec.get(fields.get("sha256", ""), "") or "").strip().lower() if "sha256" in fields else ""
@@ -119,8 +126,8 @@ def read_manifest(path: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
             try:
                 rows = int(rows_text)
             except ValueError:
-                problems.append(f"{path.name} 第 {line_no} 行的行数不是数字 (line {line_no}: row count is not a number)")
-        entries[name] = ManifestEntry(name, rows, sha or None)
+                problems.append(f"{name} 第 {line_no} 行的行数不是数字 (line {line_no}: row count is not a number)")
+        entries[file] = ManifestEntry(file, rows, sha or None)
     return entries, problems
 
 

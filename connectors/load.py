@@ -36,7 +36,8 @@ import duckdb
 import pyarrow as pa
 
 from connectors.audit import ensure_audit_tables
-from connectors.base import EXCEL_DAMAGED, ROW, Connector, DeliveredFile, QuarantinedRow, mask_ids, scrub_exception
+from connectors.base import (EXCEL_DAMAGED, RESERVED, ROW, Connector, DeliveredFile, QuarantinedRow, column_key,
+                             mask_ids, mask_name, scrub_exception)
 from connectors.files import FileConnector
 from connectors.frontdb import FrontDbConnector, snapshot_date
 from connectors.landing import ManifestEntry, delivery_dates, find_delivery, previous_delivery, sha256_file
@@ -289,8 +290,10 @@ def _load_table(con, cfg: SourcesConfig, source: str, table: str, tspec: TableSp
     if not result.files:
         pattern = tspec.files
         result.rejected.append(f"没有符合 {pattern} 的文件 (no delivered file matches {pattern})")
+        # the placeholder row of audit.load_files says all of it, a part MANIFEST.csv promised included
         result.files.append(FileResult(table, f"(no file matching {pattern})", status="rejected",
-                                       fatal=f"没有交付文件 (no file matching {pattern})"))
+                                       fatal="；".join([f"没有交付文件 (no file matching {pattern})",
+                                                       *result.rejected[:-1]])))
     if result.rejected:
         _stage(con, cfg.defaults, source, table, tspec, raw_cols, run_date, accept=False)
         for fr in result.files:
@@ -351,6 +354,7 @@ def _ingest_file(con, source: str, table: str, tspec: TableSpec, delivered: Deli
             names.append(match)
         else:
             names.append(col)
+    _unique_extras(names, tspec, raw_cols, fr)
     tbl = tbl.rename_columns(names)
     present = set(names)
     for col, cspec in tspec.columns.items():
@@ -361,7 +365,7 @@ def _ingest_file(con, source: str, table: str, tspec: TableSpec, delivered: Deli
     # a file without a header row has data values as column names: never repeat those. When at least half
     # of the configured columns are there, the first row is a header and an extra name is a renamed column.
     is_header = 2 * (len(tspec.columns) - len(fr.missing)) >= len(tspec.columns)
-    extra_shown = [mask_ids(c) for c in fr.extra] if (not missing_required or is_header) else []
+    extra_shown = [mask_name(c) for c in fr.extra] if (not missing_required or is_header) else []
     if missing_required:
         cols = "、".join(missing_required)
         text = f"缺少必填列：{cols}"
@@ -409,6 +413,25 @@ def _ingest_file(con, source: str, table: str, tspec: TableSpec, delivered: Deli
     finally:
         con.unregister("_ingest")
     return fr
+
+
+def _unique_extras(names: list[str], tspec: TableSpec, raw_cols: list[str], fr: FileResult) -> None:
+    """Rename (in place) a delivered extra column whose name DuckDB would take for one raw.<table> already
+    has: a configured column in other letter case ("hphm" beside HPHM), an extra column of an earlier file
+    ("X" after "x"), or a column the loader adds (_file). Exactly the same name is the same column."""
+    taken = {column_key(c) for c in (*raw_cols, *RESERVED)}
+    for k, col in enumerate(names):
+        if col in (ROW, EXCEL_DAMAGED) or col in tspec.columns or col in raw_cols:
+            continue
+        if column_key(col) in taken:
+            n = 2
+            while column_key(f"{col}__{n}") in taken:
+                n += 1
+            names[k] = f"{col}__{n}"
+            fr.notes.append(f"列名「{mask_name(col)}」与另一列只差大小写，记为 {mask_name(names[k])} "
+                            f"(column {mask_name(col)} differs from another column only in upper/lower case; "
+                            f"it is called {mask_name(names[k])})")
+        taken.add(column_key(names[k]))
 
 
 def _stage(con, defaults, source: str, table: str, tspec: TableSpec, raw_cols: list[str],
@@ -686,7 +709,7 @@ def _write_file_audit(con, source: str, result: TableResult, delivery_date: date
         rows.append((run_date, source, result.table, fr.name, delivery_date, fr.sha256, fr.size, fr.encoding,
                      fr.rows_read, fr.rows_staged, fr.rows_quarantined, fr.status,
                      mask_ids(f"{source} {fr.name}: " + "; ".join(message_parts)) if message_parts else None,
-                     fr.missing, [mask_ids(c) for c in fr.extra] if len(fr.missing) < 2 else [],
+                     fr.missing, [mask_name(c) for c in fr.extra] if len(fr.missing) < 2 else [],
                      fr.first_loaded_run, fr.same_as_delivery))
         if result.rejected:
             reason = fr.fatal or ("同表其他文件有问题，整表未用 (table rejected)：" + "；".join(result.rejected))
