@@ -26,7 +26,7 @@ def night(small_night):
 
 def test_every_source_loaded_and_every_stage_timed(night):
     _, _, summary = night
-    assert set(summary["stages"]) == {"load", "validate", "link", "flag", "ledger", "report"}
+    assert set(summary["stages"]) == {"prepare", "workspace", "load", "validate", "link", "flag", "ledger", "report"}
     for source, info in summary["sources"].items():
         assert info["status"] == "ok", (source, info)
         assert info["rows_read"] > 0 and info["rows_read"] == info["rows_staged"] + info["rows_quarantined"]
