@@ -169,7 +169,8 @@ def _header(names: Sequence[object], keep: Collection[str] = ()) -> tuple[list[s
     notes: list[str] = []
     cleaned: list[str] = []
     for i, raw in enumerate(names, start=1):
-        name = str(raw if raw is not None else "").replace("\ufeff", "").strip()
+        # NUL is dropped too: DuckDB reads an Arrow column whose name holds one under another name
+        name = str(raw if raw is not None else "").replace("\ufeff", "").replace("\x00", "").strip()
         if not name:
             name = f"column_{i}"
             notes.append(f"表头第 {i} 列为空，记为 {name} (header cell {i} is empty; the column is called {name})")
@@ -374,6 +375,7 @@ def _excel_column(values: Sequence[object]) -> tuple[pa.Array, list[int]]:
         shown = pa.array(values, pa.float64()).cast(pa.string())
         odd = pc.or_(pc.or_(pc.match_substring(shown, "e"), pc.equal(shown, "-0")),   # Excel shows -0 as 0
                      pc.greater(pc.count_substring_regex(shown, "[0-9]"), _EXCEL_DIGITS))
+        odd = pc.or_(odd, pc.match_substring_regex(shown, "^-?(inf|nan)$"))   # as excel_cell_text shows them
         fix = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
         if not len(fix):
             return shown, []
