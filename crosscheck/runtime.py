@@ -80,6 +80,7 @@ def start_temporary_server():
         """uvicorn stops gracefully on SIGTERM but waits for the client's keep-alive connections: after a
         short grace it is killed (every flow and task state was written before the flow returned; SQLite
         keeps its database whole)."""
+        _drain_prefect_workers()
         if server.poll() is None:
             server.terminate()
             try:
@@ -107,6 +108,24 @@ def start_temporary_server():
         raise RuntimeError(f"Prefect's temporary server on 127.0.0.1:{port} did not answer in time")
 
     return wait_until_ready
+
+
+def _drain_prefect_workers() -> None:
+    """Send the run's remaining logs and events while the server still answers. Left to the interpreter's
+    exit, Prefect's log handler drains after the server has stopped and waits out its 5 s timeout, and those
+    last log lines never reach the run record."""
+    import sys
+
+    if "prefect" not in sys.modules:
+        return
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+    except Exception:  # noqa: BLE001 — best effort at exit; the night's results are already published
+        pass
 
 
 class NightAlreadyRunning(RuntimeError):

@@ -223,6 +223,8 @@ class Thresholds(_Strict):
     check_engine: Literal["great_expectations", "sql"] = "great_expectations"
     # linkage/fuzzy.py: staging tables whose records without a usable ID are linked probabilistically
     fuzzy_link_tables: list[str] = Field(default_factory=lambda: ["cremation"])
+    # DuckDB's buffer pool (crosscheck/warehouse.py connect); None keeps DuckDB's default, 80 % of the RAM
+    warehouse_memory_limit: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?\s*(MB|GB|MiB|GiB)$")
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

@@ -22,7 +22,20 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if read_only:       # a read-only file takes no new objects: the macros live in the session instead
         macros = macros.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO")
     con.execute(macros)
+    limit = _memory_limit()
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
     return con
+
+
+def _memory_limit() -> str | None:
+    """thresholds.yaml warehouse_memory_limit (validated on load: digits and a unit), or None."""
+    from crosscheck.settings import ConfigError, load_thresholds
+
+    try:
+        return load_thresholds().warehouse_memory_limit
+    except ConfigError:        # a test's partial configuration folder: DuckDB's default
+        return None
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
