@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -299,8 +300,7 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     (HERE / "results.md").write_text(table, encoding="utf-8")
     if args.readme:
-        scales = " ".join(f"--scale {s:g}" for s in args.scale or [0.1])
-        update_readme(table, f"python3 -m uv run --group bench python bench/night.py {scales} --readme")
+        update_readme(table, "python3 -m uv run --group bench python bench/night.py " + shlex.join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

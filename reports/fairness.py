@@ -35,7 +35,7 @@ roster AS (
 hukou AS (
     SELECT id_norm, any_value(sex) AS sex, any_value(lpad(ethnicity, 2, '0')) AS ethnicity,
            any_value(birth_date) AS birth_date
-    FROM {hukou} WHERE id_norm IS NOT NULL GROUP BY id_norm
+    FROM {hukou} WHERE id_norm IN (SELECT id_norm FROM roster) GROUP BY id_norm   -- members only, not the city
 ),
 conclusions AS (
     SELECT case_id, arg_max(status, (feedback_date, imported_on, row)) AS status

@@ -147,6 +147,16 @@ def test_logs_and_prefect_records_hold_no_id_and_no_name(night_in_its_own_proces
 
 
 @pytest.mark.slow
+def test_the_nights_last_log_lines_reach_the_run_record(night_in_its_own_process):
+    """Prefect's logs are sent before its temporary server stops (crosscheck/runtime.py): left to the
+    interpreter's exit they were sent to a stopped server, lost after a 5 s wait."""
+    base, _, _ = night_in_its_own_process
+    logged = " ".join(text for where, text in _prefect_texts(base / "state" / "prefect") if where.endswith(":log"))
+    assert "night 2026-11-20 finished" in logged
+    assert "Finished in state Completed" in logged
+
+
+@pytest.mark.slow
 def test_no_output_file_holds_a_full_id(night_in_its_own_process):
     base, landing, _ = night_in_its_own_process
     ids, _ = _landing_people(landing)
