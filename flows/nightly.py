@@ -406,6 +406,7 @@ def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, f
             logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
     with _stage("link", as_of, timings, peaks):
         links = link_task(warehouse, full)
+    link_seconds = links.pop("seconds", {})
     with _stage("flag", as_of, timings, peaks):
         rules = flag_task(run_date, warehouse, status)
     with _stage("ledger", as_of, timings, peaks):
@@ -417,7 +418,8 @@ def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, f
     summary = {
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
-        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks, **docs,
+        "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks,
+        "link_seconds": link_seconds, **docs,
         "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
     with _stage("report", as_of, timings, peaks):

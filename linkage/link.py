@@ -13,6 +13,8 @@ probability as link_score, the band below goes to linked.fuzzy_review.
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -117,7 +119,9 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
     Each table is linked in full, or, when its staging is unchanged since it was last linked and only the
     roster changed, by delta (linkage/incremental.py: only the records whose person, repair or known-person
     status changed are linked again; the result is the same). counts["mode"][table] says which
-    ("full" | "delta"), counts["mode_reason"][table] why. ``full`` links every table in full."""
+    ("full" | "delta"), counts["mode_reason"][table] why, counts["seconds"] the wall time of each step.
+    ``full`` links every table in full."""
+    started = time.perf_counter()
     if not table_exists(con, "staging", "hukou"):
         # No hukou ever delivered: members still link, relatives cannot be known (R05 is skipped).
         con.execute("CREATE TABLE staging.hukou (id_norm VARCHAR, name VARCHAR, hukou_no VARCHAR)")
@@ -135,24 +139,40 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
         con.execute("CREATE OR REPLACE TABLE linked.unlinked (record_table VARCHAR, _file VARCHAR, _row BIGINT,"
                     " _delivery_date DATE, owner_seq BIGINT, reason VARCHAR)")
         create_fuzzy_review(con, replace=True)        # tonight's review band only
-    counts: dict = {"id_repaired": build_repairs(con, ["roster", *tables], keep=frozenset(delta))}
-    counts["household_person"] = build_household_persons(con)
-    if repairable(con, "roster"):
-        list_unlinked(con, "roster")
-    if delta:
-        incremental.diff_previous(con)
-    create_fuzzy_review(con)
+    seconds: dict[str, float] = {"plan": round(time.perf_counter() - started, 3)}
+    with _timed(seconds, "id_repair"):
+        counts: dict = {"id_repaired": build_repairs(con, ["roster", *tables], keep=frozenset(delta))}
+    with _timed(seconds, "household_person"):
+        counts["household_person"] = build_household_persons(con)
+        if repairable(con, "roster"):
+            list_unlinked(con, "roster")
+        if delta:
+            incremental.diff_previous(con)
+        create_fuzzy_review(con)
     for table in tables:
-        if plan.modes[table] == "delta":
-            counts[table] = incremental.relink_table(con, table, fuzzy=table in fuzzy_tables)
-        else:
-            counts[table] = link_table(con, table)
+        with _timed(seconds, table):
+            if plan.modes[table] == "delta":
+                counts[table] = incremental.relink_table(con, table, fuzzy=table in fuzzy_tables)
+            else:
+                counts[table] = link_table(con, table)
         if table in fuzzy_tables:
-            counts[f"{table}_fuzzy"] = add_fuzzy_links(con, table)
+            with _timed(seconds, f"{table}_fuzzy"):
+                counts[f"{table}_fuzzy"] = add_fuzzy_links(con, table)
             counts[table] += counts[f"{table}_fuzzy"]
     counts["review"] = con.execute("SELECT count(*) FROM linked.review").fetchone()[0]
     counts["unlinked"] = con.execute("SELECT count(*) FROM linked.unlinked").fetchone()[0]
     incremental.save_state(con, plan)
     counts["mode"] = dict(plan.modes)
     counts["mode_reason"] = dict(plan.reasons)
+    counts["seconds"] = seconds
     return counts
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], step: str):
+    """Wall seconds of one step of the link stage, for the run summary (where the stage's time goes)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[step] = round(time.perf_counter() - started, 3)

@@ -64,6 +64,9 @@ def format_summary(summary: dict) -> str:
     lines += [f"- {problem}" for problem in summary.get("report_problems") or []]
     lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {stage} | {secs:.2f} |" for stage, secs in summary["stages"].items()]
+    if summary.get("link_seconds"):
+        lines += ["", "Link stage by step (s): " + ", ".join(f"{step} {secs:.2f}"
+                                                             for step, secs in summary["link_seconds"].items())]
     return "\n".join(lines) + "\n"
 
 
