@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime, time
@@ -28,7 +29,7 @@ import pyarrow.csv as pacsv
 
 from connectors.base import (EXCEL_DAMAGED, RESERVED, ROW, DeliveredFile, QuarantinedRow, column_key, mask_name,
                              scrub_exception)
-from connectors.landing import sha256_bytes
+from connectors.landing import known_sha256, sha256_bytes
 from crosscheck.settings import TableSpec
 
 _BOM = b"\xef\xbb\xbf"
@@ -215,9 +216,9 @@ def _row_numbers(total: int, bad: list[int]) -> pa.Array:
 
 # --- CSV ---------------------------------------------------------------------------------------------------
 
-def _decoded(data: bytes, name: str, expected_encoding: str):
+def _decoded(data: bytes, name: str, expected_encoding: str, sha256: str | None = None):
     """(the file's result so far, its UTF-8 body) — body None when the bytes decode as neither encoding."""
-    out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None)
+    out = DeliveredFile(name=name, sha256=sha256 or sha256_bytes(data), size=len(data), table=None)
     try:
         body, out.encoding, notes = decode_strict(data, expected_encoding)
     except DecodeRejected as exc:
@@ -228,10 +229,10 @@ def _decoded(data: bytes, name: str, expected_encoding: str):
 
 
 def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8", *,
-                   columns: Collection[str] = ()) -> DeliveredFile:
+                   columns: Collection[str] = (), sha256: str | None = None) -> DeliveredFile:
     """Read one delivered CSV file from its bytes (see module docstring). ``columns``: the configured
-    column names (see ``_header``)."""
-    out, body = _decoded(data, name, expected_encoding)
+    column names (see ``_header``); ``sha256``: the bytes' digest when already known."""
+    out, body = _decoded(data, name, expected_encoding, sha256)
     if body is None:
         return out
     if not data:
@@ -400,13 +401,14 @@ def _excel_column(values: Sequence[object]) -> tuple[pa.Array, list[int]]:
     return pa.array(texts, pa.string()), hurt
 
 
-def read_xlsx_bytes(data: bytes, name: str, *, columns: Collection[str] = ()) -> DeliveredFile:
+def read_xlsx_bytes(data: bytes, name: str, *, columns: Collection[str] = (),
+                    sha256: str | None = None) -> DeliveredFile:
     """The first sheet of a workbook; the first non-empty row is the header; empty rows are skipped but
     keep their number (``_row`` + header row = the row number Excel shows)."""
     import pyarrow.compute as pc
     from python_calamine import CalamineWorkbook
 
-    out = DeliveredFile(name=name, sha256=sha256_bytes(data), size=len(data), table=None, encoding="xlsx")
+    out = DeliveredFile(name=name, sha256=sha256 or sha256_bytes(data), size=len(data), table=None, encoding="xlsx")
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheet_names = book.sheet_names
@@ -500,11 +502,11 @@ def _excel_damage_notes(damaged: dict[int, str]) -> list[str]:
 # --- JSON Lines --------------------------------------------------------------------------------------------
 
 def read_jsonl_bytes(data: bytes, name: str, expected_encoding: str = "utf-8", *,
-                     columns: Collection[str] = ()) -> DeliveredFile:
+                     columns: Collection[str] = (), sha256: str | None = None) -> DeliveredFile:
     """One JSON object per line. Keys become columns (in order of first appearance); values as text
     (numbers as written, null or missing as empty). A line that is not a JSON object is quarantined
     with its line number; blank lines are skipped but counted in the numbering."""
-    out, body = _decoded(data, name, expected_encoding)
+    out, body = _decoded(data, name, expected_encoding, sha256)
     if body is None:
         return out
     lines = body.to_pybytes().decode("utf-8").split("\n")
@@ -577,20 +579,22 @@ class FileConnector:
     def read(self) -> Iterator[DeliveredFile]:
         for path in self.paths:
             try:
-                data = path.read_bytes()
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                    known = known_sha256(path, os.fstat(handle.fileno()))   # hashed tonight, unchanged since
             except OSError as exc:
                 yield DeliveredFile(name=path.name, sha256=None, size=None, table=None,
                                     error=f"文件无法读取 (the file could not be read: {scrub_exception(exc)})")
                 continue
-            yield read_bytes(data, path.name, self.spec)
+            yield read_bytes(data, path.name, self.spec, sha256=known)
             del data
 
 
-def read_bytes(data: bytes, name: str, spec: TableSpec) -> DeliveredFile:
+def read_bytes(data: bytes, name: str, spec: TableSpec, sha256: str | None = None) -> DeliveredFile:
     if spec.format == "csv":
-        return read_csv_bytes(data, name, spec.encoding, columns=tuple(spec.columns))
+        return read_csv_bytes(data, name, spec.encoding, columns=tuple(spec.columns), sha256=sha256)
     if spec.format == "xlsx":
-        return read_xlsx_bytes(data, name, columns=tuple(spec.columns))
+        return read_xlsx_bytes(data, name, columns=tuple(spec.columns), sha256=sha256)
     if spec.format == "jsonl":
-        return read_jsonl_bytes(data, name, spec.encoding, columns=tuple(spec.columns))
+        return read_jsonl_bytes(data, name, spec.encoding, columns=tuple(spec.columns), sha256=sha256)
     raise ValueError(f"unknown format {spec.format}")

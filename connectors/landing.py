@@ -11,6 +11,7 @@ import csv
 import fnmatch
 import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -135,9 +136,35 @@ def sha256_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# SHA-256 of the files hashed during the night under way, by (path, device, inode, size, mtime, ctime): the
+# night fingerprints every delivery file before it starts (crosscheck/workspace.py) and the load stage needs
+# the same digests (reuse check, audit.load_files). flows/nightly.py clears it when a night starts.
+_SEEN: dict[tuple, str] = {}
+
+
+def _stat_key(path: Path, st: os.stat_result) -> tuple:
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
-    h = hashlib.sha256()
+    """The file's SHA-256, remembered for the rest of the night unless the file changed while it was read."""
+    path = Path(path).resolve()
     with open(path, "rb") as fh:
+        key = _stat_key(path, os.fstat(fh.fileno()))
+        if (known := _SEEN.get(key)) is not None:
+            return known
+        h = hashlib.sha256()
         while block := fh.read(chunk):
             h.update(block)
+    if _stat_key(path, os.stat(path)) == key:
+        _SEEN[key] = h.hexdigest()
     return h.hexdigest()
+
+
+def known_sha256(path: Path, st: os.stat_result) -> str | None:
+    """The digest ``sha256_file`` computed tonight for exactly this file (same stat), or None."""
+    return _SEEN.get(_stat_key(Path(path).resolve(), st))
+
+
+def forget_file_hashes() -> None:
+    _SEEN.clear()

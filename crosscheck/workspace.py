@@ -29,6 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from connectors.landing import sha256_file
+
 from crosscheck.safety import make_private_dir
 
 WAREHOUSE = "warehouse.duckdb"
@@ -150,9 +152,9 @@ def inputs_sha(landing: Path, as_of: date, files: list[Path], config_dir: Path, 
     configuration and the pipeline's code. Equal fingerprints and a committed night mean running it again
     would write the same."""
     digest = hashlib.sha256(f"night {as_of.isoformat()}\n".encode())
-    for path in sorted(files):
+    for path in sorted(files):      # each file's own digest, which the load stage then needs not compute again
         digest.update(f"{path.relative_to(landing) if path.is_relative_to(landing) else path}\n".encode())
-        _sha_file(path, digest)
+        digest.update(f"{sha256_file(path)}\n".encode())
     for base in [config_dir, *code_dirs]:
         for path in sorted(base.rglob("*")):
             if path.is_file() and path.suffix in (".py", ".sql", ".yaml", ".yml", ".json", ".html", ".css", ".j2") \

@@ -32,7 +32,7 @@ from checks.datadocs import build_data_docs
 from checks.gx_engine import gx_module
 from checks.validate import engine_for, validate_source
 from connectors.base import scrub_exception
-from connectors.landing import find_delivery
+from connectors.landing import find_delivery, forget_file_hashes
 from connectors.load import load_source
 from crosscheck import auditlog
 from crosscheck.metrics import measured
@@ -302,6 +302,7 @@ def _night_recorded(landing: str, as_of: str, out: str, state: str, full: bool) 
         if not Path(landing).is_dir():
             raise StageError(f"the landing zone {landing} does not exist or is not a folder")
     with _stage("prepare", as_of, timings, peaks):
+        forget_file_hashes()          # a digest is reused only within the night that computed it
         sha = night_inputs_sha(Path(landing), run_date)
         done = None if full or sha is None else completed_night(Path(state), Path(out), run_date, sha)
     if done is not None:

@@ -271,3 +271,30 @@ def test_mask_ids_and_scrub():
     assert "420802********1234" in masked
     err = scrub_exception(ValueError("bad row 420802199001011234,张三"))
     assert "420802199001011234" not in err and "张三" not in err
+
+
+def test_a_digest_is_reused_only_for_the_unchanged_file(tmp_path):
+    """The night's fingerprint hashes every delivery file; the load stage reuses those digests
+    (connectors/landing.py sha256_file, known_sha256) but never for a file that changed since."""
+    import hashlib
+    import os
+
+    from connectors.files import FileConnector
+    from connectors.landing import forget_file_hashes, known_sha256, sha256_file
+
+    forget_file_hashes()
+    path = tmp_path / "bank.csv"
+    path.write_bytes("证件号码,姓名\n420802199001011234,张三\n".encode())
+    first = sha256_file(path)
+    assert first == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert known_sha256(path, os.stat(path)) == first
+    spec = load_sources().sources["bank"].tables["bank"]
+    assert next(FileConnector(spec, [path]).read()).sha256 == first
+    path.write_bytes("证件号码,姓名\n420802199001011234,李四\n".encode())     # same size, other bytes
+    os.utime(path, ns=(1, 1))                  # and a timestamp that cannot match the first one's
+    assert known_sha256(path, os.stat(path)) is None
+    changed = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sha256_file(path) == changed != first
+    assert next(FileConnector(spec, [path]).read()).sha256 == changed
+    forget_file_hashes()
+    assert known_sha256(path, os.stat(path)) is None
