@@ -37,8 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
-from hypothesis.errors import InvalidArgument
+from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.files import excel_cell_text, read_csv_bytes, read_jsonl_bytes, read_xlsx_bytes
@@ -47,6 +46,7 @@ from connectors.replay import ReplayConnector
 from crosscheck.idnum import check_digit
 from crosscheck.settings import FrontDbSpec, SourcesConfig, load_sources
 from crosscheck.warehouse import connect
+from tests.hypothesis_settings import note, props
 
 AS_OF = date(2026, 11, 20)
 CFG = load_sources()
@@ -54,22 +54,6 @@ FULL_ID = re.compile(r"(?<![0-9])\d{17}[0-9Xx](?![0-9])")
 LOADER_FAILED = "the loader failed"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MY_URL = "mysql://root@127.0.0.1:3306/test"
-
-
-def props(n: int):
-    """Hypothesis settings: n examples, no deadline (a load takes ~0.1 s), reproducible."""
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None, print_blob=True,
-                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much, HealthCheck.large_base_example])
-
-
-def note(text: str) -> None:
-    """hypothesis.event (shown with --hypothesis-show-statistics), also callable outside a test run."""
-    try:
-        event(text)
-    except InvalidArgument:
-        pass
 
 
 # --- strategies: cells ---------------------------------------------------------------------------------------

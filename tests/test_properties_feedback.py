@@ -28,13 +28,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 
 from cases.feedback import import_feedback
 from cases.ledger import ensure_ledger
 from crosscheck.warehouse import connect
+from tests.hypothesis_settings import note, props
 
 NIGHT = date(2026, 11, 20)
 RETURNED = date(2026, 11, 19)
@@ -43,20 +43,6 @@ HOUSEHOLDS = ["H1", "H2", "H3"]
 CASE_HEADER = ["case_id", "规则", "核查结论", "核查说明"]
 REVIEW_HEADER = ["家庭编号", "区县", "应复核日期", "状态", "复核日期", "复核说明"]
 FULL_ID = re.compile(r"(?<![0-9])\d{17}[0-9Xx](?![0-9])")
-
-
-def props(n: int):
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    phases=[Phase.explicit, Phase.generate, Phase.shrink],
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much, HealthCheck.large_base_example])
-
-
-def note(text: str) -> None:
-    try:
-        event(text)
-    except InvalidArgument:
-        pass
 
 
 # --- cells ----------------------------------------------------------------------------------------------------
