@@ -36,12 +36,21 @@ def peak_rss_mib() -> float:
 
 
 @contextmanager
-def measured(seconds: dict, peak_mib: dict, name: str):
-    """Record the block's wall seconds in ``seconds[name]`` and its peak RSS in ``peak_mib[name]``."""
-    _reset_peak()
+def timed(seconds: dict, name: str):
+    """Record the block's wall seconds in ``seconds[name]``."""
     started = time.perf_counter()
     try:
         yield
     finally:
         seconds[name] = round(time.perf_counter() - started, 3)
+
+
+@contextmanager
+def measured(seconds: dict, peak_mib: dict, name: str):
+    """Record the block's wall seconds in ``seconds[name]`` and its peak RSS in ``peak_mib[name]``."""
+    _reset_peak()
+    try:
+        with timed(seconds, name):
+            yield
+    finally:
         peak_mib[name] = round(peak_rss_mib())

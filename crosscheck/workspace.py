@@ -141,12 +141,6 @@ def finish_interrupted_publish(out: Path) -> None:
 
 # --- has this night already been completed with these very inputs? ---------------------------------------
 
-def _sha_file(path: Path, digest) -> None:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 24):
-            digest.update(chunk)
-
-
 def inputs_sha(landing: Path, as_of: date, files: list[Path], config_dir: Path, code_dirs: list[Path]) -> str:
     """What decides a night's result: tonight's delivered files and auditors' workbooks (by content), the
     configuration and the pipeline's code. Equal fingerprints and a committed night mean running it again
@@ -159,8 +153,7 @@ def inputs_sha(landing: Path, as_of: date, files: list[Path], config_dir: Path, 
         for path in sorted(base.rglob("*")):
             if path.is_file() and path.suffix in (".py", ".sql", ".yaml", ".yml", ".json", ".html", ".css", ".j2") \
                     and "__pycache__" not in path.parts:
-                digest.update(f"{path.relative_to(base.parent)}\n".encode())
-                _sha_file(path, digest)
+                digest.update(f"{path.relative_to(base.parent)}\n{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 

@@ -14,12 +14,12 @@ probability as link_score, the band below goes to linked.fuzzy_review.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from crosscheck.metrics import timed
 from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
 from crosscheck.warehouse import table_columns, table_exists
 from linkage import incremental
@@ -140,9 +140,9 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
                     " _delivery_date DATE, owner_seq BIGINT, reason VARCHAR)")
         create_fuzzy_review(con, replace=True)        # tonight's review band only
     seconds: dict[str, float] = {"plan": round(time.perf_counter() - started, 3)}
-    with _timed(seconds, "id_repair"):
+    with timed(seconds, "id_repair"):
         counts: dict = {"id_repaired": build_repairs(con, ["roster", *tables], keep=frozenset(delta))}
-    with _timed(seconds, "household_person"):
+    with timed(seconds, "household_person"):
         counts["household_person"] = build_household_persons(con)
         if repairable(con, "roster"):
             list_unlinked(con, "roster")
@@ -150,13 +150,13 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
             incremental.diff_previous(con)
         create_fuzzy_review(con)
     for table in tables:
-        with _timed(seconds, table):
+        with timed(seconds, table):
             if plan.modes[table] == "delta":
                 counts[table] = incremental.relink_table(con, table, fuzzy=table in fuzzy_tables)
             else:
                 counts[table] = link_table(con, table)
         if table in fuzzy_tables:
-            with _timed(seconds, f"{table}_fuzzy"):
+            with timed(seconds, f"{table}_fuzzy"):
                 counts[f"{table}_fuzzy"] = add_fuzzy_links(con, table)
             counts[table] += counts[f"{table}_fuzzy"]
     counts["review"] = con.execute("SELECT count(*) FROM linked.review").fetchone()[0]
@@ -166,13 +166,3 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
     counts["mode_reason"] = dict(plan.reasons)
     counts["seconds"] = seconds
     return counts
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], step: str):
-    """Wall seconds of one step of the link stage, for the run summary (where the stage's time goes)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[step] = round(time.perf_counter() - started, 3)

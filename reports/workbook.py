@@ -185,6 +185,8 @@ def append_text_rows(path: Path, sheet_xml: str, rows: list[tuple], *, first_row
         infos = zin.infolist()
         blobs = {i.filename: zin.read(i) for i in infos}
     xml = blobs[sheet_xml].decode("utf-8")
+    if "</sheetData>" not in xml:
+        raise ValueError(f"{sheet_xml} has no sheetData to append to")
     above = first_row - 1
     styles = dict(re.findall(rf'<c r="([A-Z]+){above}" s="(\d+)"/>', xml))
     ncols = max(len(r) for r in rows)
@@ -203,11 +205,8 @@ def append_text_rows(path: Path, sheet_xml: str, rows: list[tuple], *, first_row
                 cells.append(f'<c r="{col}{n}" t="inlineStr"><is>{inline}</is></c>')
         parts.append(f'<row r="{n}" spans="1:{ncols}">{"".join(cells)}</row>')
     last = first_row + len(rows) - 1
-    if "</sheetData>" not in xml:
-        raise ValueError(f"{sheet_xml} has no sheetData to append to")
     xml = xml.replace("</sheetData>", "".join(parts) + "</sheetData>", 1)
-    xml = re.sub(r'<dimension ref="([A-Z]+)1:[A-Z]+\d+"/>', lambda m: f'<dimension ref="A1:{letters[-1]}{last}"/>',
-                 xml, count=1)
+    xml = re.sub(r'<dimension ref="[A-Z]+1:[A-Z]+\d+"/>', f'<dimension ref="A1:{letters[-1]}{last}"/>', xml, count=1)
     blobs[sheet_xml] = xml.encode("utf-8")
     rewritten = path.with_name(path.name + ".rows")
     with zipfile.ZipFile(rewritten, "w") as zout:
