@@ -67,3 +67,33 @@ def test_long_review_list_is_appended_and_complete(tmp_path, rows):
     assert got[-1][6:9] == ["2020-01-01", "2026-01-01", "已逾期"]
     with zipfile.ZipFile(path) as z:
         assert 't="inlineStr"' in z.read("xl/worksheets/sheet2.xml").decode()
+
+
+def test_arrow_character_sets_are_pythons():
+    """The appended rows are escaped with Arrow's RE2 patterns; over every code point they must agree with
+    what xlsxwriter and crosscheck.safety decide in Python (space at the edge, illegal in XML, formula)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from crosscheck.safety import FORMULA_PREFIXES
+
+    chars = [chr(i) for i in range(0x110000) if not 0xD800 <= i < 0xE000]
+    arr = pa.array(chars)
+    space = pc.match_substring_regex(arr, "^" + workbook._SPACE_RE2).to_pylist()
+    illegal = pc.match_substring_regex(arr, workbook._XML_ILLEGAL_RE2).to_pylist()
+    formula = pc.match_substring_regex(arr, workbook._FORMULA_RE2).to_pylist()
+    assert [c for c, s in zip(chars, space) if s != c.isspace()] == []
+    assert [c for c, s in zip(chars, illegal) if s != bool(workbook._XML_ILLEGAL.search(c))] == []
+    assert [c for c, s in zip(chars, formula) if s != c.startswith(FORMULA_PREFIXES)] == []
+
+
+def test_cells_that_are_not_text_are_written_as_python_writes_them(tmp_path, monkeypatch):
+    odd = REVIEWS.assign(management_class=[1, 2, None, 3, 4], township=["x", "\u3000镇", "镇\u3000", "a\tb", "y"])
+    monkeypatch.setattr(workbook, "DIRECT_ROWS_ABOVE", 1)
+    got = sheet_rows(write_workbook(NO_CASES, tmp_path / "odd.xlsx", "t", odd))
+    assert [r[4] for r in got[1:]] == ["1.0", "2.0", "", "3.0", "4.0"]       # str() of the float column pandas made
+    assert [r[2] for r in got[1:]] == ["x", "\u3000镇", "镇\u3000", "a\tb", "y"]
+    with zipfile.ZipFile(tmp_path / "odd.xlsx") as z:
+        xml = z.read("xl/worksheets/sheet2.xml").decode()
+    # rows after the first are the appended inline strings
+    assert '<t xml:space="preserve">\u3000镇</t>' in xml and '<t xml:space="preserve">镇\u3000</t>' in xml
