@@ -56,11 +56,14 @@ def repairable(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def build_known_persons(con: duckdb.DuckDBPyConnection) -> None:
-    parts = [f"SELECT DISTINCT id_norm AS id, name FROM staging.{t} WHERE id_norm IS NOT NULL"
+    """linked.known_person (id, name): every distinct pair in hukou and the roster. One DISTINCT over both
+    (not a DISTINCT per table and a UNION on top: three aggregations of 3 million rows where one will do)."""
+    parts = [f"SELECT id_norm AS id, name FROM staging.{t} WHERE id_norm IS NOT NULL"
              for t in ("hukou", "roster") if table_exists(con, "staging", t)
              and {"id_norm", "name"} <= _columns(con, t)]
     con.execute("CREATE OR REPLACE TABLE linked.known_person AS "
-                + (" UNION ".join(parts) if parts else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS name WHERE false"))
+                + (f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)})" if parts
+                   else "SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS name WHERE false"))
 
 
 def build_repair_requests(con: duckdb.DuckDBPyConnection, tables: list[str], keep: frozenset[str] = frozenset()) -> None:
