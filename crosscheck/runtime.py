@@ -8,6 +8,7 @@ from pathlib import Path
 
 from crosscheck.safety import make_private_dir, private_umask
 
+BACKGROUND_NICENESS = 10    # of the report's helper processes (background_helper)
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -39,6 +40,27 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)      # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def background_helper() -> None:
+    """``preexec_fn`` of the report's background helpers (Chromium printing the PDFs, the workbook writer):
+    ``die_with_parent`` and a lower CPU priority. The night's own thread, rendering the HTML report, is the
+    report stage's critical path; at equal priority the helpers took most of the two cores from it.
+
+    A helper that leads its own session (Chromium, started with start_new_session) is in its own scheduler
+    autogroup on Linux, where a process's nice value counts only against the processes of the same group:
+    there the group's own nice (/proc/self/autogroup) is lowered as well."""
+    die_with_parent()
+    try:
+        os.nice(BACKGROUND_NICENESS)
+    except OSError:
+        pass
+    if os.getsid(0) == os.getpid():
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(BACKGROUND_NICENESS))
+        except OSError:
+            pass
 
 
 def start_temporary_server():

@@ -184,14 +184,17 @@ def report_task(as_of: date, warehouse: str, out: str, summary: dict) -> dict:
         cases = open_cases(con, as_of, rule_names)
         reviews = (con.execute("SELECT * FROM ledger.reviews_due WHERE run_date = ?", [as_of]).df()
                    if table_exists(con, "ledger", "reviews_due") else None)
-        # the workbooks (a helper process) and the PDFs (Chromium) are written while the rest is
+        # The workbooks (a helper process, niced: crosscheck/runtime.py background_helper) start first and the
+        # PDFs (Chromium, niced) after the report's data is read, with the fairness figures, the stage's one
+        # heavy query (2 s at scale 1 alone, 7 s beside Chromium); all of it is written while the rest is.
         workbook_job = start_district_workbooks(cases, out_dir, as_of.isoformat(), reviews)
+        site = Site(con, as_of)              # read once, for the centre's report and every district's
+        site.fairness_rows(None)
         bundles = start_bundles(con, as_of, out_dir, cases, reviews, report_problems)
         try:
             paths = write_cases(cases, out_dir)
             added = {"sources": source_rows(con, as_of, summary["sources"]), "cases_exported": len(cases),
                      "problems": [{**p, "line": problem_line(p)} for p in delivery_problems(con, as_of)]}
-            site = Site(con, as_of)          # read once, for the centre's report and every district's
             paths.update(write_night_report(con, as_of, out_dir, {**summary, **added}, cases, site=site))
             paths["dashboard"] = write_dashboard(con, as_of, out_dir,
                                                  data_docs="data_docs/index.html" if summary.get("data_docs") else None)

@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -37,9 +38,10 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader
 
 from crosscheck.idnum import mask
-from crosscheck.runtime import die_with_parent
+from crosscheck.runtime import background_helper
 from crosscheck.safety import mask_ids, publish, write_private_text
 from crosscheck.settings import load_policy
+from reports.chromium import PipePrinter, PrinterError, PrintTimeout
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,10 @@ CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "goo
 PRINT_TIMEOUT_S = 120
 PRINT_WORKERS = 2              # Chromium processes printing at once (each mostly waits; two keep two cores busy)
 MAX_TABLE_ROWS = 5000          # a printable summary; beyond this the page says how many more are in the workbook
+# headless, offline (every host name resolves to nothing), quiet: for the command-line printer and PipePrinter
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-extensions", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND"]
 STATUSES = [("new", "新发现"), ("open", "持续"), ("confirmed", "查实"), ("refuted", "查否"), ("closed", "已关闭")]
 ACTIVE = ("new", "open")
 
@@ -87,14 +93,12 @@ def print_html_to_pdf(html_path: Path, pdf_path: Path, *, timeout: float = PRINT
     if chromium is None:
         raise PdfError("Chromium is not installed (apt-get install chromium, or python3 crosscheck/systemdeps.py)")
     profile = tempfile.mkdtemp(prefix="crosscheck-pdf-profile-")
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-           "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND", "--no-pdf-header-footer",
+    cmd = [chromium, *CHROMIUM_FLAGS, "--no-pdf-header-footer",
            f"--user-data-dir={profile}", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()]
     try:
         pdf_path.unlink(missing_ok=True)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True, env=env, preexec_fn=die_with_parent)
+                                start_new_session=True, env=env, preexec_fn=background_helper)
         try:
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -164,17 +168,74 @@ def _fail(district: str, exc: Exception, problems: list[str] | None) -> None:
         problems.append(message)
 
 
-def _print_to(html: str, path: Path, timeout: float) -> Path:
+def _print_to(html: str, path: Path, timeout: float, printer: "_Printers | None" = None) -> Path:
     """Print a rendered page to ``path`` (owner-only, put in place atomically) through a private scratch
-    folder next to it, removed afterwards. Raises PdfError (or OSError) when it cannot."""
+    folder next to it, removed afterwards: with the thread's PipePrinter when there is one (``printer``),
+    else with ``chromium --print-to-pdf``. Raises PdfError (or OSError) when it cannot."""
     work = Path(tempfile.mkdtemp(prefix=".pdf-", dir=path.parent))   # 0700, same file system as ``path``
     try:
         html_path = work / "summary.html"
         write_private_text(html_path, html)
-        tmp_pdf = print_html_to_pdf(html_path, work / "summary.pdf", timeout=timeout)
+        tmp_pdf = work / "summary.pdf"
+        if printer is None or not printer.print_pdf(html_path, tmp_pdf, timeout):
+            print_html_to_pdf(html_path, tmp_pdf, timeout=timeout)
         return publish(tmp_pdf, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class _Printers:
+    """One PipePrinter per worker thread of a batch, started on first use. A printer that fails for any reason
+    but a timeout is dropped and the page goes to ``chromium --print-to-pdf`` instead (so does every later page
+    of the batch, when a printer cannot even be started): the PDF is the same either way."""
+
+    def __init__(self):
+        self._local = threading.local()
+        self._all: list[PipePrinter] = []
+        self._lock = threading.Lock()
+        self._unavailable = False
+
+    def print_pdf(self, html_path: Path, pdf_path: Path, timeout: float) -> bool:
+        """True when printed; False when the caller should use the command-line printer. Raises PdfError on a
+        timeout (the page is not printed again: it would hang there as well)."""
+        printer = self._printer()
+        if printer is None:
+            return False
+        try:
+            printer.print_pdf(html_path, pdf_path, timeout)
+            return True
+        except PrintTimeout:
+            self._local.printer = None
+            raise PdfError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s") from None
+        except (PrinterError, OSError, ValueError) as exc:
+            log.info("DevTools printing failed (%s); printing with chromium --print-to-pdf instead", exc)
+            self._local.printer = None
+            printer.close(kill=True)
+            return False
+
+    def _printer(self) -> PipePrinter | None:
+        printer = getattr(self._local, "printer", None)
+        if printer is not None or self._unavailable:
+            return printer
+        chromium = find_chromium()
+        if chromium is None:
+            return None
+        try:
+            printer = PipePrinter(chromium, CHROMIUM_FLAGS)
+        except PrinterError as exc:
+            log.info("%s; printing with chromium --print-to-pdf instead", exc)
+            self._unavailable = True
+            return None
+        with self._lock:
+            self._all.append(printer)
+        self._local.printer = printer
+        return printer
+
+    def close(self) -> None:
+        with self._lock:
+            printers, self._all = self._all, []
+        for printer in printers:
+            printer.close()
 
 
 def write_district_pdf(con: duckdb.DuckDBPyConnection, run_date: date, district: str, path: Path, *,
@@ -202,6 +263,7 @@ class PdfBatch:
         self.problems, self.timings = problems, timings
         self._jobs: dict[str, object] = {}
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pdf")
+        self._printers = _Printers()
         for district, path in targets.items():
             try:
                 html = render_district_html(con, run_date, district)
@@ -213,7 +275,7 @@ class PdfBatch:
     def _timed(self, district: str, html: str, path: Path, timeout: float) -> Path:
         started = time.perf_counter()
         try:
-            return _print_to(html, path, timeout)
+            return _print_to(html, path, timeout, self._printers)
         finally:
             if self.timings is not None:
                 self.timings[district] = time.perf_counter() - started
@@ -230,6 +292,7 @@ class PdfBatch:
                     _fail(district, exc, self.problems)
         finally:
             self._pool.shutdown(wait=True)
+            self._printers.close()
         return written
 
 

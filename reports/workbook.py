@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
-from crosscheck.runtime import die_with_parent
+from crosscheck.runtime import background_helper
 from crosscheck.safety import FORMULA_PREFIXES, publish
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,7 @@ class WorkbookJob:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from reports.workbook import _helper_main; _helper_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=die_with_parent)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=background_helper)
         self._feeder = threading.Thread(target=self._feed, args=(payload,), daemon=True, name="workbook-feed")
         self._feeder.start()
 

@@ -250,23 +250,46 @@ def test_missing_chromium_or_timeout_returns_none_with_a_message(ledger_con, tmp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_concurrent_printing_one_failure_leaves_the_others(ledger_con, tmp_path, monkeypatch):
+@pytest.mark.parametrize("printer", ["devtools pipe", "command line"])
+def test_concurrent_printing_one_failure_leaves_the_others(ledger_con, tmp_path, monkeypatch, printer):
     """Two Chromium processes at a time: a district whose print fails (here: times out) is reported in
-    ``problems`` with its name, and the other districts' PDFs are written all the same."""
-    real = pdfmod.print_html_to_pdf
+    ``problems`` with its name, and the other districts' PDFs are written all the same. Either printer: one
+    Chromium per worker over the DevTools pipe, or, when that cannot start, one ``--print-to-pdf`` per page."""
+    from reports import chromium
+
     printing = {"now": 0, "most": 0}
 
-    def flaky(html_path, pdf_path, *, timeout=pdfmod.PRINT_TIMEOUT_S, env=None):
+    def counted(print_page, html_path, timeout, timeout_error):
         printing["now"] += 1
         printing["most"] = max(printing["most"], printing["now"])
         try:
             if "掇刀区" in html_path.read_text(encoding="utf-8"):
-                raise pdfmod.PdfError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s")
-            return real(html_path, pdf_path, timeout=timeout, env=env)
+                raise timeout_error
+            return print_page()
         finally:
             printing["now"] -= 1
 
-    monkeypatch.setattr(pdfmod, "print_html_to_pdf", flaky)
+    if printer == "devtools pipe":
+        real_pipe = chromium.PipePrinter.print_pdf
+
+        def flaky_pipe(self, html_path, pdf_path, timeout):
+            return counted(lambda: real_pipe(self, html_path, pdf_path, timeout), html_path, timeout,
+                           chromium.PrintTimeout("no answer in time"))
+
+        monkeypatch.setattr(chromium.PipePrinter, "print_pdf", flaky_pipe)
+        monkeypatch.setattr(pdfmod, "print_html_to_pdf", lambda *a, **k: pytest.fail("the pipe printer works"))
+    else:
+        real = pdfmod.print_html_to_pdf
+
+        def no_pipe(*args, **kwargs):
+            raise chromium.PrinterError("no DevTools pipe here")
+
+        def flaky(html_path, pdf_path, *, timeout=pdfmod.PRINT_TIMEOUT_S, env=None):
+            return counted(lambda: real(html_path, pdf_path, timeout=timeout, env=env), html_path, timeout,
+                           pdfmod.PdfError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s"))
+
+        monkeypatch.setattr(pdfmod, "PipePrinter", no_pipe)
+        monkeypatch.setattr(pdfmod, "print_html_to_pdf", flaky)
     targets = {d: tmp_path / pdf_name(d, RUN) for d in ("东宝区", "掇刀区", "不存在区")}
     problems: list[str] = []
     timings: dict[str, float] = {}
@@ -279,6 +302,30 @@ def test_concurrent_printing_one_failure_leaves_the_others(ledger_con, tmp_path,
         assert f"{district}·核对线索汇总·{RUN.isoformat()}" in re.sub(r"\s+", "", _text(path))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written.values()), \
         "temporary files left behind, or a failed PDF in place"
+
+
+def test_pipe_printer_prints_what_the_command_line_prints(tmp_path):
+    """The DevTools printer gives the PDF ``chromium --print-to-pdf --no-pdf-header-footer`` gives: same
+    page count, page size and text; it leaves no browser and no profile behind."""
+    from reports.chromium import PipePrinter
+
+    page = tmp_path / "page.html"
+    page.write_text("<!doctype html><meta charset='utf-8'><style>@page { size: A4; margin: 15mm }</style>"
+                    + "".join(f"<p>第 {i} 行 东宝区 核对线索</p>" for i in range(300)), encoding="utf-8")
+    cli = print_html_to_pdf(page, tmp_path / "cli.pdf")
+    printer = PipePrinter(pdfmod.find_chromium(), pdfmod.CHROMIUM_FLAGS)
+    try:
+        piped = printer.print_pdf(page, tmp_path / "pipe.pdf", 60)
+        again = printer.print_pdf(page, tmp_path / "pipe2.pdf", 60)     # the same browser, a second page
+    finally:
+        printer.close()
+    info = lambda pdf: [line for line in subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,  # noqa: E731
+                                                        check=True, timeout=60).stdout.splitlines()
+                        if line.startswith(("Pages:", "Page size:"))]
+    assert info(piped) == info(cli) == info(again) and "Pages:" in info(cli)[0]
+    assert _text(piped) == _text(cli) and "第 299 行" in _text(piped)
+    assert stat.S_IMODE(piped.stat().st_mode) == 0o600
+    assert printer.proc.poll() is not None and not Path(printer.profile).exists()
 
 
 def test_small_night_one_pdf_per_district_with_only_its_cases(small_night, tmp_path):
