@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from crosscheck.safety import neutralise_cell, publish
+from crosscheck.safety import neutralise_frame, publish
 
 EXPORT_COLUMNS = ["case_id", "run_date", "household_id", "district", "township", "category", "rule",
                   "member_id_masked", "member_name", "evidence", "link", "link_score", "priority", "status",
@@ -28,12 +28,11 @@ def open_cases(con: duckdb.DuckDBPyConnection, run_date: date, rule_names: dict[
 def write_cases(df: pd.DataFrame, out: Path) -> dict[str, Path]:
     """Write both files atomically (temp name, then rename) and owner-readable only."""
     csv_path, parquet_path = out / "cases.csv", out / "cases.parquet"
-    safe = df.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(neutralise_cell)
+    safe = neutralise_frame(df)
     tmp_csv, tmp_parquet = csv_path.with_suffix(".csv.tmp"), parquet_path.with_suffix(".parquet.tmp")
-    safe.to_csv(tmp_csv, index=False, encoding="utf-8-sig")
+    # CRLF, as RFC 4180 has it: the csv writer then quotes every cell holding a CR or LF of its own (with LF
+    # line ends it left a lone CR bare, and readers that end a row at CR split the row there)
+    safe.to_csv(tmp_csv, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     df.to_parquet(tmp_parquet, index=False)
     for tmp, final in ((tmp_csv, csv_path), (tmp_parquet, parquet_path)):
         publish(tmp, final)

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from cases.ledger import ensure_ledger
-from crosscheck.safety import make_private_dir, neutralise_cell, write_private_text
+from crosscheck.safety import make_private_dir, neutralise_frame, write_private_text
 from crosscheck.settings import PolicyConfig
 from crosscheck.warehouse import table_exists
 
@@ -69,11 +69,8 @@ def reviews_due(con: duckdb.DuckDBPyConnection, policy: PolicyConfig, as_of: dat
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    safe = df.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(neutralise_cell)
-    write_private_text(path, safe.to_csv(index=False), encoding="utf-8-sig")
+    safe = neutralise_frame(df)
+    write_private_text(path, safe.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8-sig")   # as cases.csv
     return path
 
 

@@ -15,6 +15,27 @@ def neutralise_cell(value):
     return value
 
 
+def neutralise_frame(df):
+    """A copy of the DataFrame with ``neutralise_cell`` applied to every text column, whatever its dtype:
+    pandas 3 reads text as its string dtype, not object, and a check on ``dtype == object`` alone let
+    formulas through to the CSV files."""
+    import pandas as pd
+
+    safe = df.copy()
+    for column in safe.columns:
+        values = safe[column]
+        if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+            continue
+        try:
+            formula = values.str.startswith(FORMULA_PREFIXES, na=False).astype(bool)
+        except (AttributeError, TypeError):      # an object column that is not all text
+            safe[column] = values.map(neutralise_cell)
+            continue
+        if formula.any():
+            safe[column] = values.where(~formula, "'" + values.astype(object).where(formula, ""))
+    return safe
+
+
 def private_umask() -> None:
     """Everything the process writes from now on is readable by its owner only."""
     os.umask(0o077)

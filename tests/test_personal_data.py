@@ -204,3 +204,25 @@ def test_a_failing_task_is_recorded_without_the_id_or_name(tmp_path):
     [kept] = (tmp_path / "audit" / "tracebacks").iterdir()
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert "420802196001010011" not in kept.read_text(encoding="utf-8")
+
+
+def test_csv_exports_neutralise_formulas_in_every_text_column(tmp_path):
+    """cases.csv and reviews_due.csv: a text cell a spreadsheet would run as a formula gets an apostrophe,
+    whatever dtype pandas gives the text (DuckDB hands pandas 3 its own string dtype, not object)."""
+    import csv
+
+    import duckdb
+
+    from cases.export import write_cases
+    from cases.reviews import _write_csv
+
+    frame = duckdb.connect().execute(
+        "SELECT * FROM (VALUES ('=HYPERLINK(\"x\")', '+1', 'ok', 1), ('@a', '-b', '\tc', 2), ('x', NULL, '\rd', 3))"
+        " t(case_id, member_name, evidence, n)").df()
+    assert all(frame[c].dtype != object for c in ("case_id", "member_name", "evidence"))
+    expected = [["'=HYPERLINK(\"x\")", "'+1", "ok", "1"], ["'@a", "'-b", "'\tc", "2"], ["x", "", "'\rd", "3"]]
+    write_cases(frame, tmp_path)
+    _write_csv(frame, tmp_path / "reviews.csv")
+    for path in (tmp_path / "cases.csv", tmp_path / "reviews.csv"):
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            assert list(csv.reader(handle))[1:] == expected, path.name
