@@ -130,7 +130,10 @@ class PipePrinter:
             session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True},
                                  deadline=deadline)["sessionId"]
             self._call("Page.enable", session=session, deadline=deadline)
-            self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, session=session, deadline=deadline)
+            opened = self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, session=session,
+                                deadline=deadline)
+            if opened.get("errorText"):            # never print Chromium's own error page as the summary
+                raise PrinterError(f"Chromium could not open {Path(html_path).name}: {opened['errorText']}")
             self._wait_event("Page.loadEventFired", session, deadline)
             printed = self._call("Page.printToPDF", {"preferCSSPageSize": True, "displayHeaderFooter": False},
                                  session=session, deadline=deadline)

@@ -1,10 +1,13 @@
 """Printable PDF of each district's case summary (区县 · 核对线索汇总), Chinese text rendered correctly.
 
 The summary is an autoescaped Jinja2 HTML page (``templates/pdf/district_summary.html.j2``) printed to PDF
-by the Chromium binary itself (``chromium --headless --print-to-pdf``): no Python dependency, so the night
-does not lean on Playwright, which is only a dev dependency. Chromium is run headless, offline (a
-Content-Security-Policy of ``default-src 'none'`` in the page and every host name resolving to nothing),
-with a throw-away user-data-dir and a time limit; its whole process group is ended on timeout.
+by the Chromium binary itself, with no Python dependency (the night does not lean on Playwright, which is
+only a dev dependency): one Chromium per print worker prints its pages over the DevTools pipe
+(reports/chromium.py: the start-up is paid once, not once a page), and ``chromium --headless
+--print-to-pdf`` prints a page when that printer cannot start or fails; the PDF is the same. Chromium is run
+headless, offline (a Content-Security-Policy of ``default-src 'none'`` in the page and every host name
+resolving to nothing), niced, with a throw-away user-data-dir and a time limit per page; its whole process
+group is ended on timeout.
 
 Fonts: the page asks for Noto Sans CJK SC (fonts-noto-cjk) and falls back, character by character, to
 HanaMinA / HanaMinB (fonts-hanazono) for rare characters outside Noto's coverage (CJK Ext B and beyond:

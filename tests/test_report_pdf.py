@@ -328,6 +328,24 @@ def test_pipe_printer_prints_what_the_command_line_prints(tmp_path):
     assert printer.proc.poll() is not None and not Path(printer.profile).exists()
 
 
+def test_pipe_printer_never_prints_an_error_page_and_stops_on_a_timeout(tmp_path):
+    from reports.chromium import PipePrinter, PrinterError, PrintTimeout
+
+    printer = PipePrinter(pdfmod.find_chromium(), pdfmod.CHROMIUM_FLAGS)
+    try:
+        with pytest.raises(PrinterError, match="could not open"):
+            printer.print_pdf(tmp_path / "missing.html", tmp_path / "missing.pdf", 60)
+        assert not (tmp_path / "missing.pdf").exists()
+        page = tmp_path / "page.html"
+        page.write_text("<p>东宝区</p>", encoding="utf-8")
+        with pytest.raises(PrintTimeout):
+            printer.print_pdf(page, tmp_path / "late.pdf", 0.001)
+        assert printer.proc.poll() is not None, "a timed-out browser is stopped, with its process group"
+    finally:
+        printer.close()
+    assert not Path(printer.profile).exists() and not (tmp_path / "late.pdf").exists()
+
+
 def test_small_night_one_pdf_per_district_with_only_its_cases(small_night, tmp_path):
     from crosscheck.warehouse import connect
 
