@@ -32,7 +32,7 @@ def neutralise_frame(df):
             safe[column] = values.map(neutralise_cell)
             continue
         if formula.any():
-            safe[column] = values.where(~formula, "'" + values.astype(object).where(formula, ""))
+            safe[column] = values.mask(formula, "'" + values)
     return safe
 
 

@@ -46,21 +46,11 @@ def _width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
-def _neutral(texts: list[str]) -> list[str]:
-    """crosscheck.safety.neutralise_cell over a column of texts."""
-    return [("'" + t) if t.startswith(FORMULA_PREFIXES) else t for t in texts]
-
-
-def _case_texts(cases: pd.DataFrame) -> list[tuple]:
-    """Each case's cells as written (None for the auditor's columns): str(value), '' for a missing one."""
-    columns = []
-    for _, source, _ in COLUMNS:
-        if source is None:
-            columns.append([None] * len(cases))
-            continue
-        columns.append(_neutral(["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                                 for v in cases[source].tolist()]))
-    return list(zip(*columns)) if len(cases) else []
+def _case_cells(cases: pd.DataFrame) -> pa.Table:
+    """Each case's cells as written, one Arrow column per COLUMNS entry (as ``_review_cells``): str(value),
+    '' for a missing one, neutralised; null for the auditor's columns."""
+    return pa.table([_text_array(cases[source], False) if source else pa.nulls(len(cases), pa.string())
+                     for _, source, _ in COLUMNS], names=[f"c{i}" for i in range(len(COLUMNS))])
 
 
 def _review_cells(reviews: pd.DataFrame) -> pa.Table:
@@ -119,7 +109,7 @@ def _write_book(cases: pd.DataFrame, path: Path, title: str, review_cells: pa.Ta
             width = min(max(width, _width(header) + 2, longest if source != "evidence" else width), 80)
         sheet.set_column(col, col, width)
     formats = [wrap if source == "evidence" else None for _, source, _ in COLUMNS]
-    _write_rows(sheet, _case_texts(cases), formats, fill)
+    _write_rows(sheet, _cell_rows(_case_cells(cases)), formats, fill)
     last = max(len(cases), 1)
     conclusion_col = [h for h, _, _ in COLUMNS].index("核查结论")
     sheet.data_validation(1, conclusion_col, max(last, 1000), conclusion_col, {

@@ -97,3 +97,18 @@ def test_cells_that_are_not_text_are_written_as_python_writes_them(tmp_path, mon
         xml = z.read("xl/worksheets/sheet2.xml").decode()
     # rows after the first are the appended inline strings
     assert '<t xml:space="preserve">\u3000镇</t>' in xml and '<t xml:space="preserve">镇\u3000</t>' in xml
+
+
+def test_case_sheet_cells_are_text_neutralised_and_blank_when_missing(tmp_path):
+    """The 核对线索 sheet: every value as text, a formula neutralised, a missing date blank (not 'NaT')."""
+    case = {c: f"v-{c}" for _, c, _ in workbook.COLUMNS if c}
+    case.update(member_name="=HYPERLINK(\"x\")", link_score=0.95, priority=1)
+    cases = pd.DataFrame([case, {**case, "case_id": "second"}])
+    cases["deadline"] = pd.to_datetime(["2026-12-18", None])
+    cases["run_date"] = pd.Timestamp("2026-11-19")
+    got = sheet_rows(write_workbook(cases, tmp_path / "cases.xlsx", "t"), "核对线索")
+    header = got[0]
+    first, second = (dict(zip(header, row)) for row in got[1:])
+    assert first["成员姓名"] == "'=HYPERLINK(\"x\")" and first["关联得分"] == "0.95" and first["优先级"] == "1"
+    assert first["办理期限"] == "2026-12-18 00:00:00" and second["办理期限"] == ""
+    assert first["核查结论"] == "" and first["case_id"] == "v-case_id"
