@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# The same characters as an RE2 pattern (Arrow compute, reports/workbook.py): a text that begins with one
+FORMULA_RE2 = "^[" + "".join(f"\\x{{{ord(p):x}}}" for p in FORMULA_PREFIXES) + "]"
 
 
 def neutralise_cell(value):

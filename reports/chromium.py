@@ -67,7 +67,7 @@ class PipePrinter:
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
-        self._buffer = b""
+        self._buffer = bytearray()       # appended in place: a PDF message is megabytes
         self._next_id = 0
         try:
             self._call("Browser.getVersion", deadline=time.monotonic() + start_timeout)
@@ -90,7 +90,8 @@ class PipePrinter:
         return self._next_id
 
     def _receive(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
+        end = self._buffer.find(b"\0")
+        while end < 0:                      # a PDF arrives as one message of megabytes: look only at new bytes
             left = deadline - time.monotonic()
             if left <= 0:
                 raise PrintTimeout("no answer in time")
@@ -100,8 +101,11 @@ class PipePrinter:
             chunk = os.read(self._from_child, 1 << 20)
             if not chunk:
                 raise PrinterError(f"Chromium closed its DevTools pipe (exit {self.proc.poll()})")
+            found = chunk.find(b"\0")
+            if found >= 0:
+                end = len(self._buffer) + found
             self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
+        message, self._buffer = self._buffer[:end], self._buffer[end + 1:]
         return json.loads(message)
 
     def _call(self, method: str, params: dict | None = None, session: str | None = None, *,

@@ -27,7 +27,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
 from crosscheck.runtime import background_helper
-from crosscheck.safety import FORMULA_PREFIXES, publish
+from crosscheck.safety import FORMULA_RE2, publish
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _text_array(values: pd.Series, date_prefix: bool) -> pa.Array:
         arr = pa.array([None if missing else str(v) for v, missing in zip(values.tolist(), values.isna().tolist())],
                        pa.string())
     arr = pc.fill_null(arr, "")
-    formula = pc.match_substring_regex(arr, _FORMULA_RE2)
+    formula = pc.match_substring_regex(arr, FORMULA_RE2)
     return pc.if_else(formula, pc.binary_join_element_wise("'", arr, ""), arr)
 
 
@@ -175,11 +175,10 @@ def _write_reviews_sheet(book, cells: pa.Table) -> pa.Table:
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # The same sets in RE2's syntax (Arrow's regular expressions): what XML cannot hold, what Python's
-# str.isspace calls a space (xml:space="preserve" when a text begins or ends with one), a formula's first character.
+# str.isspace calls a space (xml:space="preserve" when a text begins or ends with one).
 _XML_ILLEGAL_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
 _SPACE_RE2 = (r"[\t-\r\x1c-\x20\x85\xa0\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}"
               r"\x{3000}]")
-_FORMULA_RE2 = "^[" + "".join(f"\\x{{{ord(p):x}}}" for p in FORMULA_PREFIXES) + "]"   # one character each
 
 
 def _xml_text(text: str) -> str:

@@ -75,13 +75,13 @@ def test_arrow_character_sets_are_pythons():
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from crosscheck.safety import FORMULA_PREFIXES
+    from crosscheck.safety import FORMULA_PREFIXES, FORMULA_RE2
 
     chars = [chr(i) for i in range(0x110000) if not 0xD800 <= i < 0xE000]
     arr = pa.array(chars)
     space = pc.match_substring_regex(arr, "^" + workbook._SPACE_RE2).to_pylist()
     illegal = pc.match_substring_regex(arr, workbook._XML_ILLEGAL_RE2).to_pylist()
-    formula = pc.match_substring_regex(arr, workbook._FORMULA_RE2).to_pylist()
+    formula = pc.match_substring_regex(arr, FORMULA_RE2).to_pylist()
     assert [c for c, s in zip(chars, space) if s != c.isspace()] == []
     assert [c for c, s in zip(chars, illegal) if s != bool(workbook._XML_ILLEGAL.search(c))] == []
     assert [c for c, s in zip(chars, formula) if s != c.startswith(FORMULA_PREFIXES)] == []
