@@ -219,15 +219,17 @@ def r05_payroll_relative(linked, house, policy, as_of) -> set[str]:
     return ids(p[in_param(p, stripped(p["staff_status"]), policy, "payroll_counting_status")])
 
 
-def income_window(as_of: date, months: int) -> pd.Timestamp:
-    return to_ts(as_of).to_period("M").to_timestamp() - pd.DateOffset(months=months - 1)
+def income_window(as_of: date, months: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The whole months before the as-of month: [first, end)."""
+    end = to_ts(as_of).to_period("M").to_timestamp()
+    return end - pd.DateOffset(months=months), end
 
 
 def tax_income(linked, house, policy, as_of) -> pd.DataFrame:
     """Per member: earning tax items / 12 and the other items / 12, in the 12-month window."""
     t = with_district(members(linked["tax"]), house)
-    first = income_window(as_of, 12)
-    t = t[(pd.to_datetime(t["period_end"]) >= first) & (pd.to_datetime(t["period_start"]) <= to_ts(as_of))]
+    first, end = income_window(as_of, 12)
+    t = t[(pd.to_datetime(t["period_end"]) >= first) & (pd.to_datetime(t["period_start"]) < end)]
     earning = in_param(t, stripped(t["income_item"]), policy, "income_earning_tax_items")
     t = t.assign(tax_earnings=t["income_amount"].where(earning, 0) / 12,
                  other_income=t["income_amount"].where(~earning, 0) / 12)
@@ -238,9 +240,10 @@ def contribution_income(linked, house, policy, as_of) -> pd.Series:
     """Per member: employee-scheme contribution base, once per month, summed over the window / 12."""
     c = with_district(members(linked["si_contribution"]), house)
     month = pd.to_datetime(c["month"])
+    first, end = income_window(as_of, 12)
     c = c[in_param(c, stripped(c["scheme"]), policy, "income_employee_schemes")
           & ~in_param(c, stripped(c["payer_type"]), policy, "income_non_earning_payer_types")
-          & (month >= income_window(as_of, 12)) & (month <= to_ts(as_of))]
+          & (month >= first) & (month < end)]
     per_month = c.groupby(["household_id", "id_norm", "month"])["contribution_base"].max()
     return (per_month.groupby(level=["household_id", "id_norm"]).sum() / 12).rename("si_earnings")
 
@@ -258,7 +261,8 @@ def housing_fund_income(linked, house, policy, as_of) -> pd.Series:
 def benefit_income(linked, as_of) -> pd.Series:
     b = members(linked["si_benefit"])
     month = pd.to_datetime(b["month"])
-    b = b[(month >= income_window(as_of, 12)) & (month <= to_ts(as_of))]
+    first, end = income_window(as_of, 12)
+    b = b[(month >= first) & (month < end)]
     return (b.groupby(["household_id", "id_norm"])["amount"].sum() / 12).rename("benefits")
 
 

@@ -172,7 +172,7 @@ def months_back(n: int) -> date:
 
 def contrib(base, scheme="110", payer="10", months=12, owner=D):
     return [dict(id_number=owner, name="张敏", scheme=scheme, month=months_back(i), contribution_base=base,
-                 payer_type=payer, payment_status="1") for i in range(months)]
+                 payer_type=payer, payment_status="1") for i in range(1, months + 1)]
 
 
 @pytest.mark.parametrize("tables, expected", [
@@ -185,9 +185,9 @@ def contrib(base, scheme="110", payer="10", months=12, owner=D):
     ({"si_contribution": contrib(3000, scheme="170", payer="70")}, set()),        # residents' scheme
     ({"si_contribution": contrib(3000, payer="60")}, set()),                     # 灵活就业
     ({"tax": [dict(id_number=D, name="张敏", income_item="工资薪金所得", period_start=months_back(i),
-                   period_end=months_back(i), income_amount=500) for i in range(12)]}, {("R06", "H2", D)}),
+                   period_end=months_back(i), income_amount=500) for i in range(1, 13)]}, {("R06", "H2", D)}),
     ({"si_benefit": [dict(id_number=D, name="张敏", scheme="110", benefit_type="基本养老金", month=months_back(i),
-                          amount=380) for i in range(12)]}, {("R06", "H2", D)}),
+                          amount=380) for i in range(1, 13)]}, {("R06", "H2", D)}),
     ({"housing_fund": [dict(id_number=D, name="张敏", contribution_base=2000, account_status="正常",
                             last_paid_month=months_back(1))]}, {("R06", "H2", D)}),
     ({"housing_fund": [dict(id_number=D, name="张敏", contribution_base=2000, account_status="封存",
@@ -198,12 +198,21 @@ def contrib(base, scheme="110", payer="10", months=12, owner=D):
     # max(300, 300) × 0.8 = 240 ≤ 375 (the sum would give 480)
     ({"si_contribution": contrib(300),
       "tax": [dict(id_number=D, name="张敏", income_item="工资薪金所得", period_start=months_back(i),
-                   period_end=months_back(i), income_amount=300) for i in range(12)]}, set()),
+                   period_end=months_back(i), income_amount=300) for i in range(1, 13)]}, set()),
     # other tax items count in full, without the 20 % deduction: rent 400 a month > 375
     ({"tax": [dict(id_number=D, name="张敏", income_item="财产租赁所得", period_start=months_back(i),
-                   period_end=months_back(i), income_amount=400) for i in range(12)]}, {("R06", "H2", D)}),
+                   period_end=months_back(i), income_amount=400) for i in range(1, 13)]}, {("R06", "H2", D)}),
+    # the window is the 12 whole months before the as-of month: 12 months of wages 470 × 0.8 = 376 > 375;
+    # the same wages in the as-of month and eleven before it, or 13 months back, miss one month: 344.67
+    ({"tax": [dict(id_number=D, name="张敏", income_item="劳务报酬所得", period_start=months_back(i),
+                   period_end=months_back(i), income_amount=470) for i in range(1, 13)]}, {("R06", "H2", D)}),
+    ({"tax": [dict(id_number=D, name="张敏", income_item="劳务报酬所得", period_start=months_back(i),
+                   period_end=months_back(i), income_amount=470) for i in range(0, 12)]}, set()),
+    ({"tax": [dict(id_number=D, name="张敏", income_item="劳务报酬所得", period_start=months_back(i),
+                   period_end=months_back(i), income_amount=470) for i in range(2, 14)]}, set()),
 ], ids=["base-above", "base-just-under", "base-once-per-month", "residents-scheme", "flexible", "tax-wages",
-        "pension", "housing-fund", "hf-sealed", "hf-stale", "max-not-sum", "rent-no-deduction"])
+        "pension", "housing-fund", "hf-sealed", "hf-stale", "max-not-sum", "rent-no-deduction",
+        "window-whole-months", "window-not-as-of-month", "window-not-13-months-back"])
 def test_r06_income(tables, expected):
     assert {f for f in flags(tables) if f[0] == "R06"} == expected
 

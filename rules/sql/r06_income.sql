@@ -1,12 +1,15 @@
 -- R06 income: the household's monthly income per person, averaged over the last 12 months, is above its
--- standard. A member's monthly income = earnings × (1 − deduction) + benefits / 12 + other tax items / 12,
--- where earnings = greatest of (a) earning tax items / 12, (b) employee-scheme contribution base once per
--- month / 12, (c) the base of a 正常 housing-fund account paid within the last 3 months.
+-- standard. A member's monthly income = earnings × (1 − deduction) + benefits / n + other tax items / n,
+-- where earnings = greatest of (a) earning tax items / n, (b) employee-scheme contribution base once per
+-- month / n, (c) the base of a 正常 housing-fund account paid within the last 3 months.
+-- The window is the n = income_months whole months before the as-of month (the as-of month itself is not
+-- over yet, and a delivery dated in it holds none of its income): as of 2026-11-20, 2025-11 to 2026-10.
 -- Residents' schemes and 灵活就业 / 城乡居民 payers are not evidence of earnings.
 WITH
-params AS (SELECT * FROM flags.params),
+params AS (SELECT *, date_trunc('month', getvariable('as_of')) AS window_end,
+                  date_trunc('month', getvariable('as_of')) - income_months * INTERVAL 1 MONTH AS window_start
+           FROM flags.params),
 households AS (SELECT household_id, district, household_size, standard FROM flags.household),
-window_start AS (SELECT date_trunc('month', getvariable('as_of')) - INTERVAL 11 MONTH AS first_month),
 members AS (
     SELECT DISTINCT hp.household_id, hp.person_id, h.district
     FROM linked.household_person hp JOIN households h USING (household_id)
@@ -14,24 +17,27 @@ members AS (
 ),
 tax AS (
     SELECT t.household_id, t.person_id,
-           sum(t.income_amount) FILTER (WHERE list_contains(p.income_earning_tax_items, trim(t.income_item))) / 12 AS tax_earnings,
-           sum(t.income_amount) FILTER (WHERE NOT list_contains(p.income_earning_tax_items, trim(t.income_item))) / 12 AS other_income
+           sum(t.income_amount) FILTER (WHERE list_contains(p.income_earning_tax_items, trim(t.income_item)))
+               / any_value(p.income_months) AS tax_earnings,
+           sum(t.income_amount) FILTER (WHERE NOT list_contains(p.income_earning_tax_items, trim(t.income_item)))
+               / any_value(p.income_months) AS other_income
     FROM linked.tax t JOIN members m USING (household_id, person_id) JOIN params p USING (district)
     WHERE t.kin = 'member'
-      AND t.period_end >= (SELECT first_month FROM window_start) AND t.period_start <= getvariable('as_of')
+      AND t.period_end >= p.window_start AND t.period_start < p.window_end
     GROUP BY ALL
 ),
 contribution_months AS (
-    SELECT c.household_id, c.person_id, c.month, max(c.contribution_base) AS base
+    SELECT c.household_id, c.person_id, c.month, p.income_months, max(c.contribution_base) AS base
     FROM linked.si_contribution c JOIN members m USING (household_id, person_id) JOIN params p USING (district)
     WHERE c.kin = 'member'
       AND list_contains(p.income_employee_schemes, trim(c.scheme))
       AND NOT list_contains(p.income_non_earning_payer_types, trim(c.payer_type))
-      AND c.month >= (SELECT first_month FROM window_start) AND c.month <= getvariable('as_of')
+      AND c.month >= p.window_start AND c.month < p.window_end
     GROUP BY ALL
 ),
 contributions AS (
-    SELECT household_id, person_id, sum(base) / 12 AS si_earnings FROM contribution_months GROUP BY ALL
+    SELECT household_id, person_id, sum(base) / any_value(income_months) AS si_earnings
+    FROM contribution_months GROUP BY household_id, person_id
 ),
 housing_fund AS (
     SELECT f.household_id, f.person_id, max(f.contribution_base) AS hf_earnings
@@ -43,11 +49,11 @@ housing_fund AS (
     GROUP BY ALL
 ),
 benefits AS (
-    SELECT b.household_id, b.person_id, sum(b.amount) / 12 AS benefits
-    FROM linked.si_benefit b JOIN members m USING (household_id, person_id)
+    SELECT b.household_id, b.person_id, sum(b.amount) / any_value(p.income_months) AS benefits
+    FROM linked.si_benefit b JOIN members m USING (household_id, person_id) JOIN params p USING (district)
     WHERE b.kin = 'member'
-      AND b.month >= (SELECT first_month FROM window_start) AND b.month <= getvariable('as_of')
-    GROUP BY ALL
+      AND b.month >= p.window_start AND b.month < p.window_end
+    GROUP BY b.household_id, b.person_id
 ),
 member_income AS (
     SELECT m.household_id, m.person_id,
