@@ -1,11 +1,12 @@
 """Benchmark whole nights at several scales, with the issue-7 targets beside the measured figures.
 
     python3 -m uv run --group bench python bench/night.py --scale 0.1 --scale 1 [--scale 10] [--dir /tmp/crosscheck-bench]
-                                            [--no-incremental] [--verify-up-to S] [--readme]
+                                            [--no-incremental] [--incremental-up-to S] [--verify-up-to S] [--readme]
 
 For each scale, each step in a fresh process:
 
-* ``generate``: the synthetic landing zone (as of 2026-11-20, seed 1);
+* ``generate``: the synthetic landing zone (as of 2026-11-20, seed 1); above scale 1 in shards of at most scale 1,
+  generated side by side as the cores and memory allow (synthetic/generate.py);
 * ``night``: a full night as of 2026-11-20 on an empty state folder: wall time of the whole ``crosscheck run``
   process (Python start, Prefect's temporary server, every stage, reports), its peak resident memory
   (the largest of the stages' own peaks and ``wait4``'s ru_maxrss of the night process) and the peak of the whole process tree (the night and Prefect's
@@ -13,8 +14,10 @@ For each scale, each step in a fresh process:
   run summary) and delivered rows per second;
 * ``incremental``: on another state folder, the night of 2026-11-18 and then the night of 2026-11-19, when the
   only new delivery is the roster's (every other source's newest delivery is the same file): the second
-  night is the incremental one that is timed. With verification (default up to scale 1) the same two nights
-  run again with ``--full`` (nothing reused) and the two nights' case exports must be identical.
+  night is the incremental one that is timed (default up to scale 1). With verification (default up to scale 1)
+  the same two nights run again with ``--full`` (nothing reused) and the two nights' case exports must be identical.
+
+A step whose process tree passes 92 % of the memory available when it started is stopped and reported.
 
 Figures go to bench/results.json (per scale), and a markdown table to stdout, to bench/results.md and, with
 ``--readme``, into README.md between the ``bench:night`` markers. Nothing is asserted or hard-coded: a missed
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import shutil
@@ -49,40 +53,78 @@ TARGETS = {  # issue 7, on this 2-core, 24 GB machine
     10.0: {"night_s": 600, "night_peak_mib": 12 * GIB},
 }
 DISK_PER_SCALE_GB = 4.0      # landing ~1.5 GB, warehouse and outputs ~2 GB per unit of scale, measured at scale 1
-# The generator builds the whole synthetic city in memory before it writes a file: its peak, measured here,
-# was 908 MiB at scale 0.1 and 5,247 MiB at scale 1, about 430 MiB + 4,820 MiB per unit of scale.
+# The generator builds a world in memory before it writes a file: its peak, measured here, was 908 MiB at
+# scale 0.1 and 5,247 MiB at scale 1, about 430 MiB + 4,820 MiB per unit of scale. Above scale 1 it builds
+# the city in shards of at most scale 1, each in its own process (synthetic/generate.py), at least one at a time.
 GENERATE_MIB = (430, 4820)
+# A process tree whose resident memory passes this share of the memory available when it started is
+# stopped and reported as such, before the kernel's OOM killer picks a victim on a shared machine.
+MEMORY_GUARD = 0.92
 README_START, README_END = "<!-- bench:night:start -->", "<!-- bench:night:end -->"
 
 
 # --- measuring one process ---------------------------------------------------------------------------------
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc (0 once it has gone)."""
-    total, stack = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
+    found, stack = [], [pid]
     while stack:
         p = stack.pop()
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        found.append(p)
+    return found
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc (0 once it has gone)."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
         except (OSError, ValueError):
             continue
     return total
 
 
+def _available_mib() -> float | None:
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        return int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemAvailable:"))) / 1024
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+class OverMemory(RuntimeError):
+    """The measured process tree was stopped: its resident memory passed the guard."""
+
+
 def run_measured(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd`` to completion; wall seconds, its own peak RSS and the sampled peak of its process tree."""
+    """Run ``cmd`` to completion; wall seconds, its own peak RSS and the sampled peak of its process tree.
+    A tree that passes MEMORY_GUARD of the available memory is killed and OverMemory raised."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    avail = _available_mib()
+    guard_kib = MEMORY_GUARD * avail * 1024 if avail else None
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
-        tree_peak, done = [0], threading.Event()
+        tree_peak, done, killed = [0], threading.Event(), []
 
         def sample() -> None:
             while not done.wait(0.1):
-                tree_peak[0] = max(tree_peak[0], _tree_rss_kib(proc.pid))
+                rss = _tree_rss_kib(proc.pid)
+                tree_peak[0] = max(tree_peak[0], rss)
+                if guard_kib and rss > guard_kib and not killed:
+                    killed.append(rss)
+                    for p in reversed(_tree(proc.pid)):
+                        try:
+                            os.kill(p, 9)
+                        except OSError:
+                            pass
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -91,6 +133,9 @@ def run_measured(cmd: list[str], log: Path) -> dict:
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = round(time.perf_counter() - started, 2)
+    if killed:
+        raise OverMemory(f"stopped after {seconds:.0f} s: resident memory {killed[0] / 1024:,.0f} MiB passed "
+                         f"{MEMORY_GUARD:.0%} of the {avail:,.0f} MiB available")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}; see {log}")
     return {"seconds": seconds, "peak_mib": round(usage.ru_maxrss / 1024), "tree_peak_mib": round(tree_peak[0] / 1024)}
@@ -156,21 +201,32 @@ def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify:
     logs.mkdir(parents=True)
     landing = root / "landing"
     result: dict = {"scale": scale, "seed": seed, "as_of": AS_OF.isoformat()}
-    result["generate"] = run_measured(crosscheck("generate", "--out", str(landing), "--as-of", AS_OF.isoformat(),
-                                                 "--scale", str(scale), "--seed", str(seed)), logs / "generate.log")
-    result["landing_mib"] = round(sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 2**20)
-    result["night"] = run_night(landing, AS_OF, root / "out", root / "state", logs)
-    if peers:
-        result["peers"] = run_peers(root, scale, logs)
-    if incremental:
-        first, second = INCREMENTAL_NIGHTS
-        run_night(landing, first, root / "inc_out1", root / "inc_state", logs)
-        result["incremental"] = run_night(landing, second, root / "inc_out2", root / "inc_state", logs)
-        if verify:
-            run_night(landing, first, root / "full_out1", root / "full_state", logs, full=True)
-            result["incremental_full"] = run_night(landing, second, root / "full_out2", root / "full_state", logs,
-                                                   full=True)
-            result["incremental_same_cases"] = same_cases(root / "inc_out2", root / "full_out2")
+    step = "generate"
+    try:
+        result["generate"] = run_measured(crosscheck("generate", "--out", str(landing), "--as-of", AS_OF.isoformat(),
+                                                     "--scale", str(scale), "--seed", str(seed)), logs / "generate.log")
+        result["generate"]["shards"] = max(1, math.ceil(round(scale, 6)))
+        result["landing_mib"] = round(sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 2**20)
+        step = "night"
+        result["night"] = run_night(landing, AS_OF, root / "out", root / "state", logs)
+        if peers:
+            step = "peers"
+            result["peers"] = run_peers(root, scale, logs)
+        if incremental:
+            step = "incremental nights"
+            first, second = INCREMENTAL_NIGHTS
+            run_night(landing, first, root / "inc_out1", root / "inc_state", logs)
+            result["incremental"] = run_night(landing, second, root / "inc_out2", root / "inc_state", logs)
+            if verify:
+                run_night(landing, first, root / "full_out1", root / "full_state", logs, full=True)
+                result["incremental_full"] = run_night(landing, second, root / "full_out2", root / "full_state", logs,
+                                                       full=True)
+                result["incremental_same_cases"] = same_cases(root / "inc_out2", root / "full_out2")
+    except OverMemory as e:
+        result["stopped"] = f"{step}: {e}"
+        if "night" not in result:
+            done = f" (generated in {result['generate']['seconds']:,.0f} s)" if "generate" in result else ""
+            result["skipped"] = f"{step} {e}{done}"
     shutil.rmtree(landing, ignore_errors=True)     # the landing zone is the biggest thing on disk
     return result
 
@@ -188,16 +244,15 @@ def disk_allows(scale: float, base: Path) -> tuple[bool, str]:
 
 
 def memory_allows(scale: float) -> tuple[bool, str]:
-    """Whether the generator's expected peak fits the memory the machine has available (a scale that does
+    """Whether one shard of the generator fits the memory the machine has available (a scale that does
     not fit is skipped with the reason, not left to the kernel's OOM killer)."""
-    need = (GENERATE_MIB[0] + GENERATE_MIB[1] * scale) / GIB
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        avail = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemAvailable:"))) / 2**20
-    except (OSError, StopIteration, ValueError):
+    shard_scale = scale / max(1, math.ceil(round(scale, 6)))
+    need = (GENERATE_MIB[0] + GENERATE_MIB[1] * shard_scale) / GIB
+    avail = _available_mib()
+    if avail is None:
         return True, "memory not known"
-    return need <= 0.9 * avail, (f"the generator holds the whole city in memory: about {need:.0f} GiB at this scale, "
-                                 f"{avail:.0f} GiB available")
+    return need <= 0.9 * avail / GIB, (f"the generator holds one shard of scale {shard_scale:g} in memory: about "
+                                       f"{need:.0f} GiB, {avail / GIB:.0f} GiB available")
 
 
 # --- tables ------------------------------------------------------------------------------------------------
@@ -293,6 +348,9 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/crosscheck-bench", help="scratch folder (landing, state, outputs)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-incremental", action="store_true", help="skip the incremental nights")
+    parser.add_argument("--incremental-up-to", type=float, default=1.0,
+                        help="run the incremental nights up to this scale (default 1: the target is at scale 1, and "
+                             "at scale 10 the pair of nights would add about half an hour)")
     parser.add_argument("--verify-up-to", type=float, default=1.0,
                         help="verify the incremental night against --full nights up to this scale (default 1)")
     parser.add_argument("--no-peers", action="store_true",
@@ -312,7 +370,7 @@ def main() -> None:
         if not ok:
             results.append({"scale": scale, "skipped": f"not enough memory to generate ({why})"})
             continue
-        results.append(run_scale(scale, base, seed=args.seed, incremental=not args.no_incremental,
+        results.append(run_scale(scale, base, seed=args.seed, incremental=not args.no_incremental and scale <= args.incremental_up_to,
                                  verify=scale <= args.verify_up_to, peers=not args.no_peers and scale <= 1))
         print(json.dumps(results[-1], ensure_ascii=False), flush=True)
     table = markdown(results)

@@ -27,7 +27,7 @@ def cmd_generate(args) -> int:
 
     started = time.perf_counter()
     summary = generate(Path(args.out), args.as_of, args.scale, args.seed,
-                       Path(args.truth) if args.truth else None)
+                       Path(args.truth) if args.truth else None, shards=args.shards, jobs=args.jobs)
     truth = Path(args.truth) if args.truth else default_truth(Path(args.out))
     print(f"landing zone: {Path(args.out).resolve()}")
     print(f"ground truth: {truth.resolve()}")
@@ -35,6 +35,8 @@ def cmd_generate(args) -> int:
     looks = summary.get("lookalikes") or {}
     for rule in sorted(set(cases) | set(looks)):
         print(f"  {rule}: {cases.get(rule, 0)} true cases, {looks.get(rule, 0)} look-alikes")
+    if summary.get("shards"):
+        print(f"  in {summary['shards']} shards (files named <name>-NNofMM)")
     print(f"generated in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -171,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--truth", help="ground-truth folder (default: <out>.truth)")
+    g.add_argument("--shards", type=int, help="generate the city in this many parts, each in its own process "
+                   "(default: one per unit of scale above 1, so that no part needs more than ~5 GiB)")
+    g.add_argument("--jobs", type=int, help="parts generated at once (default: as the cores and memory allow)")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="run the night: load, validate, link, flag, ledger, report")

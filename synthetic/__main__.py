@@ -1,4 +1,4 @@
-"""python -m synthetic --out DIR --as-of YYYY-MM-DD --scale S --seed N [--truth DIR]"""
+"""python -m synthetic --out DIR --as-of YYYY-MM-DD --scale S --seed N [--truth DIR] [--shards N] [--jobs J]"""
 from __future__ import annotations
 
 import argparse
@@ -17,9 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--truth", type=Path, default=None)
+    ap.add_argument("--shards", type=int, default=None, help="parts of the city (default: one per unit of scale above 1)")
+    ap.add_argument("--jobs", type=int, default=None, help="parts generated at once")
     a = ap.parse_args(argv)
-    summary = generate(a.out, a.as_of, a.scale, a.seed, a.truth)
-    json.dump({k: v for k, v in summary.items() if k != "rows"} | {"files": len(summary["rows"])},
+    summary = generate(a.out, a.as_of, a.scale, a.seed, a.truth, shards=a.shards, jobs=a.jobs)
+    json.dump({k: v for k, v in summary.items() if k not in ("rows", "manifests")} | {"files": len(summary["rows"])},
               sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0

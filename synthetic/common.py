@@ -86,6 +86,8 @@ class Ctx:
     names: dict
     dates: dict = field(default_factory=dict)     # source -> current delivery date (<= as_of)
     extra_dates: dict = field(default_factory=dict)  # source -> {'older': date, 'future': date, 'same': date}
+    shard: int = 0     # this world's part of a city generated in shards (generate.py, scale above 1)
+    shards: int = 1
 
     @property
     def D(self) -> np.datetime64:
@@ -99,11 +101,37 @@ class Ctx:
         return np.arange(m - n, m)
 
     def sub(self, name: str) -> np.random.Generator:
-        """An independent random stream per purpose, so that changing one part keeps the others."""
-        h = 0
-        for ch in name:
-            h = (h * 131 + ord(ch)) % (2**31)
-        return np.random.default_rng([self.seed, h])
+        """An independent random stream per purpose, so that changing one part keeps the others. Each
+        shard of a sharded city has its own streams; shard 0's are those of an unsharded world."""
+        key = [self.seed, _name_hash(name)]
+        return np.random.default_rng(key + [self.shard] if self.shard else key)
+
+    def shared(self, name: str) -> np.random.Generator:
+        """The same stream in every shard: for what a city has once, such as its public bodies."""
+        return np.random.default_rng([self.seed, _name_hash(name)])
+
+    def shard_range(self, size: int) -> tuple[int, int]:
+        """This shard's part [lo, hi) of a numbering space of ``size`` values, so that identifiers that
+        shards draw by themselves never coincide (ID sequence numbers, unit numbers, household codes)."""
+        return self.shard * size // self.shards, (self.shard + 1) * size // self.shards
+
+    @property
+    def plate_prefix(self) -> str:
+        """Licence plates: 鄂H is Jingmen's; the other shards of a province-sized city take the other
+        Hubei prefixes, so that plates drawn at random in different shards never coincide."""
+        return "鄂" + HUBEI_PLATE_LETTERS[self.shard]
+
+
+def _name_hash(name: str) -> int:
+    h = 0
+    for ch in name:
+        h = (h * 131 + ord(ch)) % (2**31)
+    return h
+
+
+# 荆门 first, then the other prefixes of Hubei's cities and prefectures (GA 36-2018)
+HUBEI_PLATE_LETTERS = "HABCDEFGJKLMNPQRS"
+MAX_SHARDS = len(HUBEI_PLATE_LETTERS)
 
 
 def delivery_dates(as_of: dt.date) -> tuple[dict, dict]:

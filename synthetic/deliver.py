@@ -63,7 +63,7 @@ class Deliverer:
         self.con = duckdb.connect()
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute("SET enable_progress_bar = false")
-        self.tmp = self.out / ".tmp"
+        self.tmp = self.out / (".tmp" if ctx.shards == 1 else f".tmp-{ctx.shard}")
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.links: list[pa.Table] = []
         self.procs: list[tuple[subprocess.Popen, Path, Path]] = []
@@ -71,6 +71,15 @@ class Deliverer:
         self.id_arr = pa.array(people.id.astype(object), pa.string())
         self.name_arr = pa.array(people.name.astype(object), pa.string())
         self.seq = 0
+        self.manifests: list[tuple[str, str, list[str]]] = []   # a shard's, written once all shards are done
+
+    def file_name(self, fname: str) -> str:
+        """A shard of a city writes its own part of every delivery: ``hukou.csv`` becomes
+        ``hukou-03of10.csv`` (CONTRACT.md §1: a delivery may be split over several files)."""
+        if self.ctx.shards == 1:
+            return fname
+        stem, dot, ext = fname.rpartition(".")
+        return f"{stem}-{self.ctx.shard + 1:02d}of{self.ctx.shards:02d}{dot}{ext}"
 
     # ------------------------------------------------------------------ person columns
     def person_cols(self, source: str, pid, disp=None, forced=None, gbk=False, org_code=None, org_name=None,
@@ -105,7 +114,7 @@ class Deliverer:
     def path(self, source: str, date: dt.date, fname: str) -> Path:
         d = self.out / source / date.isoformat()
         d.mkdir(parents=True, exist_ok=True)
-        return d / fname
+        return d / self.file_name(fname)
 
     def write_csv(self, source: str, date: dt.date, fname: str, tbl: pa.Table, select: str,
                   encoding: str = "utf-8") -> Path:
@@ -192,7 +201,7 @@ class Deliverer:
             return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([v]))
         t = pa.table({
             "source": const(source), "table": const(table), "delivery_date": const(date.isoformat()),
-            "file": const(fname),
+            "file": const(self.file_name(fname)),
             "row": pa.array(np.arange(1, n + 1, dtype=np.int32) if row is None else np.asarray(row, np.int32)),
             "owner_seq": pa.array(np.ones(n, np.int8) if owner_seq is None else np.asarray(owner_seq, np.int8)),
             "true_id": true_id,
@@ -212,13 +221,21 @@ class Deliverer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def manifest(self, source: str, date: dt.date, files: list[str]) -> None:
-        d = self.out / source / date.isoformat()
-        lines = ["file,rows,sha256"]
-        for f in files:
-            data = (d / f).read_bytes()
-            rows = data.count(b"\n") - 1
-            lines.append(f"{f},{rows},{hashlib.sha256(data).hexdigest()}")
-        (d / "MANIFEST.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files = [self.file_name(f) for f in files]
+        if self.ctx.shards > 1:     # the whole delivery's manifest is written when every shard has written
+            self.manifests.append((source, date.isoformat(), files))
+            return
+        write_manifest(self.out / source / date.isoformat(), files)
+
+
+def write_manifest(folder: Path, files: list[str]) -> None:
+    """MANIFEST.csv (file, rows, sha256) of the given files of a delivery folder."""
+    lines = ["file,rows,sha256"]
+    for f in files:
+        data = (folder / f).read_bytes()
+        rows = data.count(b"\n") - 1
+        lines.append(f"{f},{rows},{hashlib.sha256(data).hexdigest()}")
+    (folder / "MANIFEST.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 # ----------------------------------------------------------------------------------------------
 # helpers shared by the source writers

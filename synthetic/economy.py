@@ -118,7 +118,7 @@ def build_public_units(ctx: Ctx, geo: Geo) -> pd.DataFrame:
         rows.append(("荆门市" + name, typ, w * 2, 0))
     pu = pd.DataFrame(rows, columns=["name", "ptype", "weight", "dist"]).drop_duplicates("name")
     pu = pu.reset_index(drop=True)
-    rng = ctx.sub("public_units")
+    rng = ctx.shared("public_units")    # one set of public bodies, whatever the shard
     n = len(pu)
     kind = np.where(pu["ptype"].isin(["行政机关"]), "1", "2")
     areas = np.asarray(geo.d_admin, dtype=object)[pu["dist"].to_numpy()]
@@ -195,7 +195,7 @@ def build_business(ctx: Ctx, geo: Geo, people: People, ok_owner: np.ndarray,
     closed[nonact] = est[nonact] + (gap[nonact] * rng.random(nonact.sum())).astype("timedelta64[D]")
     kind = np.select([et == "个体工商户", et == "农民专业合作社"], ["2", "3"], "1")
     areas = np.asarray(geo.d_admin, dtype=object)[dist]
-    uscc = make_usccs(np.full(n, "9"), kind, areas, rng)
+    uscc = make_usccs(np.full(n, "9"), kind, areas, rng, shard=(ctx.shard, ctx.shards))
     names = _ent_names(rng, geo, et, dist, town, people.name[owner])
     ent = pd.DataFrame({"uscc": uscc, "name": names, "etype": et, "capital": cap, "est": est,
                         "status": status, "closed": closed, "dist": dist, "owner": owner})
@@ -504,18 +504,18 @@ HELD_ZT = ["A", "A", "A", "A", "A", "A", "A", "A", "A", "A", "A", "A", "A", "A",
 GONE_ZT = ["E", "P", "B", "C", "M", "EG", "BG", "PQ"]
 
 
-def plates(rng, n: int, nev: np.ndarray) -> np.ndarray:
+def plates(rng, n: int, nev: np.ndarray, prefix: str = "鄂H") -> np.ndarray:
     body = PLATE_CHARS[rng.integers(0, len(PLATE_CHARS), (n, 5))]
     body[:, 0] = np.where(rng.random(n) < 0.6, PLATE_CHARS[rng.integers(10, len(PLATE_CHARS), n)], body[:, 0])
     s = np.char.add(np.char.add(np.char.add(body[:, 0], body[:, 1]), np.char.add(body[:, 2], body[:, 3])), body[:, 4])
     nd = DIGITS[rng.integers(0, 10, (n, 5))]
     sn = np.char.add(np.char.add(np.char.add(nd[:, 0], nd[:, 1]), np.char.add(nd[:, 2], nd[:, 3])), nd[:, 4])
     sn = np.char.add(np.where(rng.random(n) < 0.85, "D", "F"), sn)
-    return np.char.add("鄂H", np.where(nev, sn, s)).astype(object)
+    return np.char.add(prefix, np.where(nev, sn, s)).astype(object)
 
 
 def vehicle_rows(rng, owners: np.ndarray, kind: np.ndarray, held: np.ndarray, vehicle_date: np.datetime64,
-                 people: People) -> pd.DataFrame:
+                 people: People, plate_prefix: str = "鄂H") -> pd.DataFrame:
     """kind: car | nev | truck | moto | light | low | tractor. held: bool (status not in B,C,E,M,P)."""
     n = len(owners)
     hpzl = np.select([kind == "car", kind == "nev", kind == "truck", kind == "moto", kind == "light",
@@ -548,7 +548,7 @@ def vehicle_rows(rng, owners: np.ndarray, kind: np.ndarray, held: np.ndarray, ve
     zt = np.where(held, np.asarray(HELD_ZT, dtype=object)[rng.integers(0, len(HELD_ZT), n)],
                   np.asarray(GONE_ZT, dtype=object)[cat_index(rng, [40, 30, 12, 2, 5, 4, 4, 3], n)])
     syxz = np.where(kind == "truck", "F", np.where(rng.random(n) < 0.97, "A", np.where(rng.random(n) < 0.7, "D", "B")))
-    return pd.DataFrame({"pid": owners, "org": -1, "plate": plates(rng, n, nev), "hpzl": hpzl, "cllx": cllx,
+    return pd.DataFrame({"pid": owners, "org": -1, "plate": plates(rng, n, nev, plate_prefix), "hpzl": hpzl, "cllx": cllx,
                          "zt": zt, "syxz": syxz, "brand": brand, "reg": reg, "doc": "A", "disp": -1,
                          "forced": ""})
 
@@ -571,7 +571,7 @@ def build_vehicles(ctx: Ctx, people: People, ok: np.ndarray, roster_ok: np.ndarr
         own = np.flatnonzero(mask)
         k = np.asarray(kinds, dtype=object)[cat_index(rng, p_kinds, len(own))]
         held = rng.random(len(own)) < p_held
-        parts.append(vehicle_rows(rng, own, k, held, vehicle_date, people))
+        parts.append(vehicle_rows(rng, own, k, held, vehicle_date, people, ctx.plate_prefix))
     add(car, ["car", "nev", "truck"], [0.88, 0.09, 0.03], 0.985)
     add(second, ["car", "nev", "truck"], [0.75, 0.15, 0.10], 0.97)
     add(moto, ["moto", "light"], [0.7, 0.3], 0.85)
@@ -585,7 +585,7 @@ def build_vehicles(ctx: Ctx, people: People, ok: np.ndarray, roster_ok: np.ndarr
     # organisation-owned vehicles
     m = max(10, int(len(v) * 0.06))
     k = np.asarray(["car", "truck", "nev"], dtype=object)[cat_index(rng, [0.6, 0.3, 0.1], m)]
-    ov = vehicle_rows(rng, np.full(m, -1), k, rng.random(m) < 0.9, vehicle_date, people)
+    ov = vehicle_rows(rng, np.full(m, -1), k, rng.random(m) < 0.9, vehicle_date, people, ctx.plate_prefix)
     ov["org"] = rng.integers(0, n_orgs, m)
     ov["doc"] = np.where(rng.random(m) < 0.8, "M", "B")
     ov["syxz"] = np.where(k == "truck", "F", "A")
@@ -599,8 +599,15 @@ def build_vehicles(ctx: Ctx, people: People, ok: np.ndarray, roster_ok: np.ndarr
 USES = ["住宅", "商业", "办公", "工业", "车位", "其他"]
 
 
-def unit_numbers(rng, admin: np.ndarray, town: np.ndarray, n0: int) -> np.ndarray:
+UNIT_SPACE = 50_000_000     # unit sequence numbers of background units; planted ones follow it
+
+
+def unit_numbers(rng, admin: np.ndarray, town: np.ndarray, n0: int, limit: int = 2 * UNIT_SPACE) -> np.ndarray:
+    """不动产单元号 from the sequence numbers n0, n0 + 1, ...; ``limit`` is where the caller's part of the
+    numbering ends (a shard's part, in a city generated in shards)."""
     n = len(admin)
+    if n0 + n > limit:
+        raise ValueError(f"unit numbers {n0}..{n0 + n} run past {limit}: too many units for one shard")
     seq = np.arange(n0, n0 + n)
     zd = (seq // 400) % 100000
     room = seq % 10000
@@ -676,8 +683,9 @@ def finish_property(ctx, rng, geo: Geo, households, p: pd.DataFrame, property_da
                     people: People | None = None, ok: np.ndarray | None = None) -> pd.DataFrame:
     n = len(p)
     admin = np.asarray(geo.d_admin, dtype=object)[p["dist"].to_numpy()]
+    lo, hi = ctx.shard_range(UNIT_SPACE)
     if "unit" not in p or p["unit"].isna().any():
-        p["unit"] = unit_numbers(rng, admin, p["town"].to_numpy(), n0)
+        p["unit"] = unit_numbers(rng, admin, p["town"].to_numpy(), lo + n0, hi)
     span = int((property_date - np.datetime64("2016-01-01")).astype(int)) - 1
     if "reg" not in p:
         p["reg"] = np.datetime64("2016-01-01") + (span * rng.random(n) ** 0.8).astype(np.int64).astype("timedelta64[D]")
@@ -716,7 +724,7 @@ def finish_property(ctx, rng, geo: Geo, households, p: pd.DataFrame, property_da
         prev["cert"] = certificates(rng, geo, prev["dist"].to_numpy(), prev["reg"].to_numpy())
         canc = p.iloc[rng.integers(0, n, max(1, int(n * 0.02)))].copy()
         canc["unit"] = unit_numbers(rng, np.asarray(geo.d_admin, dtype=object)[canc["dist"].to_numpy()],
-                                    canc["town"].to_numpy(), n0 + n)
+                                    canc["town"].to_numpy(), lo + n0 + n, hi)
         canc["o1"] = pool[rng.integers(0, len(pool), len(canc))]
         canc["o2"] = -1
         canc["co"] = "单独所有"

@@ -4,11 +4,20 @@ Builds a clean world (people, hukou, roster, assets, incomes, deaths), plants tr
 for every rule, computes the truth from the clean world with an independent implementation of
 POLICY.md, then writes every source's deliveries with realistic defects (CONTRACT.md) and the truth
 files beside them.
+
+A world is held in memory while it is built (about 5 GiB at scale 1). A city above scale 1 is therefore
+generated in shards of at most scale 1, each in its own process: every shard is a part of the same city
+with its own people, households and roster, numbered from its own part of every identifier space (ID
+sequence numbers, 户号, household codes, credit codes, unit numbers, plates), and writes its own part of
+every delivery (``hukou-03of10.csv``). Manifests and truth files are merged at the end.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
+import math
+import multiprocessing
 import os
 import shutil
 import sys
@@ -17,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from . import economy as eco
-from .common import HERE, SOURCES, Ctx, Policy, d64, delivery_dates, load_yaml, policy_config
-from .deliver import Deliverer
+from .common import HERE, MAX_SHARDS, SOURCES, Ctx, Policy, d64, delivery_dates, load_yaml, policy_config
+from .deliver import Deliverer, write_manifest
 from .ids import make_usccs
 from .plant import RULES, Planter
 from .render import (render_bank, render_business, render_cremation, render_hf, render_hukou, render_payroll,
@@ -131,31 +141,57 @@ def _cat(*frames: pd.DataFrame) -> pd.DataFrame:
     return _with_defaults(pd.concat(frames, ignore_index=True))
 
 
-def generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Path | None = None) -> dict:
+def shards_for(scale: float) -> int:
+    """Shards of at most scale 1: one up to scale 1, ten at scale 10."""
+    return max(1, math.ceil(round(float(scale), 6)))
+
+
+def generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Path | None = None,
+             shards: int | None = None, jobs: int | None = None) -> dict:
     """Write a synthetic landing zone under ``out`` and its ground truth under ``truth_dir``
     (default: the sibling folder ``<out>.truth``). Returns a summary.
 
-    The same seed, scale and as-of date give byte-identical files."""
-    # plain Python string storage: this code moves millions of strings between numpy and pandas
-    with pd.option_context("mode.string_storage", "python"):
-        return _generate(out, as_of, scale, seed, truth_dir)
-
-
-def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Path | None) -> dict:
-    t0 = time.time()
-    clock = [t0]
+    ``shards`` (default: ``shards_for(scale)``) splits the city; ``jobs`` shards are generated at once
+    (default: as many as the cores and the available memory allow).
+    The same seed, scale, shards and as-of date give byte-identical files."""
     out = Path(out)
     truth_dir = Path(truth_dir) if truth_dir is not None else Path(str(out) + ".truth")
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
-    for s in SOURCES + [".tmp"]:
+    shards = int(shards or shards_for(scale))
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be between 1 and {MAX_SHARDS}, not {shards}")
+    _clean(out)
+    if shards == 1:
+        return _generate_world(out, as_of, float(scale), int(seed), truth_dir)
+    return _generate_sharded(out, as_of, float(scale), int(seed), truth_dir, shards, jobs)
+
+
+def _clean(out: Path) -> None:
+    for s in SOURCES:
         shutil.rmtree(out / s, ignore_errors=True)
+    for tmp in out.glob(".tmp*") if out.is_dir() else []:
+        shutil.rmtree(tmp, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _generate_world(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Path,
+                    shard: int = 0, shards: int = 1) -> dict:
+    # plain Python string storage: this code moves millions of strings between numpy and pandas
+    with pd.option_context("mode.string_storage", "python"):
+        return _generate(out, as_of, scale, seed, truth_dir, shard, shards)
+
+
+def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Path, shard: int,
+              shards: int) -> dict:
+    t0 = time.time()
+    clock = [t0]
     truth_dir.mkdir(parents=True, exist_ok=True)
 
-    ctx = Ctx(as_of=as_of, scale=float(scale), seed=int(seed), rng=np.random.default_rng(seed),
+    ctx = Ctx(as_of=as_of, scale=float(scale), seed=int(seed),
+              rng=np.random.default_rng([seed, shard] if shard else seed),
               policy=Policy(policy_config()), geo=load_yaml(HERE / "geography.yaml"),
-              names=load_yaml(HERE / "names.yaml"))
+              names=load_yaml(HERE / "names.yaml"), shard=shard, shards=shards)
     cur, extra = delivery_dates(as_of)
     ctx.dates, ctx.extra_dates = cur, extra
     dd = {k: d64(v) for k, v in cur.items()}
@@ -240,13 +276,15 @@ def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Pat
     if len(pe):
         kind = np.select([pe["etype"] == "个体工商户", pe["etype"] == "农民专业合作社"], ["2", "3"], "1")
         areas = np.asarray(geo.d_admin, dtype=object)[pe["dist"].to_numpy().astype(int)]
-        codes = make_usccs(np.full(len(pe), "9"), kind, areas, ctx.sub("planted_uscc"))
+        shard = (ctx.shard, ctx.shards)
+        codes = make_usccs(np.full(len(pe), "9"), kind, areas, ctx.sub("planted_uscc"), shard)
         known = set(ent_bg["uscc"].tolist())
         clash = np.array([c in known for c in codes]) | pd.Series(codes).duplicated().to_numpy()
         tries = 0
         while clash.any():
             tries += 1
-            codes[clash] = make_usccs(np.full(clash.sum(), "9"), kind[clash], areas[clash], ctx.sub(f"uscc{tries}"))
+            codes[clash] = make_usccs(np.full(clash.sum(), "9"), kind[clash], areas[clash], ctx.sub(f"uscc{tries}"),
+                                      shard)
             clash = np.array([c in known for c in codes]) | pd.Series(codes).duplicated().to_numpy()
         pe["uscc"] = codes
         own = pe["owner"].to_numpy().astype(int)
@@ -272,7 +310,7 @@ def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Pat
         org = np.array([n_ent_bg + o[1] if isinstance(o, tuple) else o for o in pv["org"]], dtype=np.int64)
         vp = eco.vehicle_rows(ctx.sub("planted_vehicles"), pv["pid"].to_numpy().astype(np.int64),
                               pv["kind"].to_numpy().astype(object), pv["held"].to_numpy().astype(bool),
-                              dd["vehicle"], people)
+                              dd["vehicle"], people, ctx.plate_prefix)
         zt = pv["zt"].to_numpy()
         has_zt = pd.notna(zt)
         vp.loc[has_zt, "zt"] = zt[has_zt]
@@ -290,9 +328,10 @@ def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Pat
     pp = P.get("property")
     if pp is not None and len(pp):
         keys, first = np.unique(pp["unit_key"].to_numpy(), return_index=True)
+        lo, hi = ctx.shard_range(eco.UNIT_SPACE)
         nums = eco.unit_numbers(ctx.sub("planted_units"),
                                 np.asarray(geo.d_admin, dtype=object)[pp["dist"].to_numpy()[first].astype(int)],
-                                pp["town"].to_numpy()[first].astype(int), 50_000_000)
+                                pp["town"].to_numpy()[first].astype(int), eco.UNIT_SPACE + lo, eco.UNIT_SPACE + hi)
         pp["unit"] = pd.Series(nums, index=keys).reindex(pp["unit_key"].to_numpy()).to_numpy()
         pp = pp.drop(columns=["unit_key"])
         pp = eco.finish_property(ctx, ctx.sub("planted_property"), geo, households, pp, dd["property"],
@@ -393,4 +432,103 @@ def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Pat
                                              encoding="utf-8")
     return {"rows": dict(sorted(dv.files.items())), "cases": counts_cases, "lookalikes": counts_look,
             "planted_missing_from_truth": int(len(missed)), "truth_dir": str(truth_dir),
-            "seconds": round(time.time() - t0, 2)}
+            "seconds": round(time.time() - t0, 2), "manifests": dv.manifests}
+
+
+# ---------------------------------------------------------------------------------------------- shards
+
+def _shard_peak_mib(scale: float) -> float:
+    """The generator's peak resident memory for one world, measured by bench/night.py (908 MiB at
+    scale 0.1, 5,247 MiB at scale 1)."""
+    return 430 + 4820 * scale
+
+
+def _available_mib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def shard_jobs(shard_scale: float) -> int:
+    """How many shards to generate at once: one per core, as far as the available memory allows."""
+    avail = _available_mib()
+    by_memory = int(0.85 * avail // _shard_peak_mib(shard_scale)) if avail else 1
+    return max(1, min(os.cpu_count() or 1, by_memory))
+
+
+def _shard_worker(out: str, as_of: str, scale: float, seed: int, truth_dir: str, shard: int, shards: int) -> dict:
+    return _generate_world(Path(out), dt.date.fromisoformat(as_of), scale, seed, Path(truth_dir), shard, shards)
+
+
+def _generate_sharded(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Path, shards: int,
+                      jobs: int | None) -> dict:
+    """Each shard in a process of its own (its memory is returned when it ends), then one manifest per
+    delivery and one set of truth files for the whole city."""
+    t0 = time.time()
+    parts = truth_dir / "shards"
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    jobs = max(1, min(int(jobs or shard_jobs(scale / shards)), shards))
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(_shard_worker, str(out), as_of.isoformat(), scale / shards, seed,
+                               str(parts / f"{k + 1:02d}"), k, shards) for k in range(shards)]
+        try:
+            results = [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    _merge_manifests(out, [m for r in results for m in r["manifests"]])
+    summary = _merge_truth(truth_dir, [parts / f"{k + 1:02d}" for k in range(shards)], scale, shards)
+    shutil.rmtree(parts)
+    summary["seconds"] = round(time.time() - t0, 2)
+    return summary
+
+
+def _merge_manifests(out: Path, manifests: list[tuple[str, str, list[str]]]) -> None:
+    """One MANIFEST.csv per delivery folder, listing every shard's files in shard order."""
+    folders: dict[tuple[str, str], list[str]] = {}
+    for source, date, files in manifests:
+        folders.setdefault((source, date), []).extend(files)
+    for (source, date), files in folders.items():
+        write_manifest(out / source / date, files)
+
+
+def _merge_truth(truth_dir: Path, parts: list[Path], scale: float, shards: int) -> dict:
+    """cases.csv, lookalikes.csv, links.parquet and manifest.json of the whole city from its shards'."""
+    cases = pd.concat([pd.read_csv(p / "cases.csv", dtype=str, keep_default_na=False) for p in parts],
+                      ignore_index=True)
+    cases.to_csv(truth_dir / "cases.csv", index=False, encoding="utf-8")
+    look = pd.concat([pd.read_csv(p / "lookalikes.csv", dtype=str, keep_default_na=False) for p in parts],
+                     ignore_index=True).sort_values(["rule", "household_id"], kind="stable")
+    look.to_csv(truth_dir / "lookalikes.csv", index=False, encoding="utf-8")
+    with pq.ParquetWriter(str(truth_dir / "links.parquet"), Deliverer.LINK_SCHEMA, compression="zstd") as w:
+        for p in parts:
+            f = pq.ParquetFile(str(p / "links.parquet"))
+            for i in range(f.num_row_groups):
+                w.write_table(f.read_row_group(i).cast(Deliverer.LINK_SCHEMA), row_group_size=1_000_000)
+    shard_manifests = [json.loads((p / "manifest.json").read_text(encoding="utf-8")) for p in parts]
+    manifest = dict(shard_manifests[0])
+    manifest["scale"] = float(scale)
+    manifest["shards"] = shards
+    counts: dict = {}
+    for m in shard_manifests:
+        for key, value in m["counts"].items():
+            if isinstance(value, dict):
+                merged = counts.setdefault(key, {})
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v
+            else:
+                counts[key] = counts.get(key, 0) + value
+    counts["rows"] = dict(sorted(counts["rows"].items()))
+    manifest["counts"] = counts
+    (truth_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                             encoding="utf-8")
+    return {"rows": counts["rows"], "cases": counts["cases"], "lookalikes": counts["lookalikes"],
+            "planted_missing_from_truth": counts["planted_missing_from_truth"], "truth_dir": str(truth_dir),
+            "shards": shards}

@@ -59,14 +59,18 @@ def with_area(id18: str, area: str) -> str:
 
 
 def make_bodies(area: np.ndarray, birth_yyyymmdd: np.ndarray, male: np.ndarray,
-                rng: np.random.Generator, taken: set[int] | None = None) -> np.ndarray:
-    """Unique 17-digit bodies: area(6) + birth date(8) + sequence(3) whose last digit is odd for men."""
+                rng: np.random.Generator, taken: set[int] | None = None,
+                seq_range: tuple[int, int] = (0, 500)) -> np.ndarray:
+    """Unique 17-digit bodies: area(6) + birth date(8) + sequence(3) whose last digit is odd for men.
+    ``seq_range`` limits the sequence to (2 * lo .. 2 * hi - 1): a shard of a city draws only from its
+    own part, so two shards never make the same number."""
     area = np.asarray(area, dtype=np.int64)
     birth = np.asarray(birth_yyyymmdd, dtype=np.int64)
     male = np.asarray(male, dtype=bool)
     prefix = area * 10**11 + birth * 1000
     n = len(prefix)
-    seq = rng.integers(0, 500, n) * 2 + male.astype(np.int64)
+    lo, hi = seq_range
+    seq = rng.integers(lo, hi, n) * 2 + male.astype(np.int64)
     body = prefix + seq
     for _ in range(60):
         dup = pd.Series(body).duplicated(keep="first").to_numpy()
@@ -75,7 +79,7 @@ def make_bodies(area: np.ndarray, birth_yyyymmdd: np.ndarray, male: np.ndarray,
         k = int(dup.sum())
         if not k:
             return body
-        body[dup] = prefix[dup] + rng.integers(0, 500, k) * 2 + male[dup].astype(np.int64)
+        body[dup] = prefix[dup] + rng.integers(lo, hi, k) * 2 + male[dup].astype(np.int64)
     raise RuntimeError("could not make unique IDs")
 
 
@@ -106,15 +110,25 @@ def uscc_valid(code: str) -> bool:
 
 
 def make_usccs(authority: np.ndarray, kind: np.ndarray, area: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
+               rng: np.random.Generator, shard: tuple[int, int] = (0, 1)) -> np.ndarray:
     """Distinct credit codes, vectorised. authority/kind are single characters ('9','1' company,
-    '9','2' 个体工商户, '9','3' 合作社); area a 6-digit string per code."""
+    '9','2' 个体工商户, '9','3' 合作社); area a 6-digit string per code. ``shard`` (k, n): the third
+    character of the organisation code is one of shard k's own characters, so that codes drawn in
+    different shards of a city never coincide."""
     n = len(area)
+    k, shards = shard
+    own = np.array([i for i in range(len(USCC_CHARS)) if i % shards == k])
+
+    def third(body, rows):
+        if shards > 1:
+            body[rows, 2] = own[body[rows, 2] % len(own)]
+        return body
     alpha = np.array(list(USCC_CHARS))
     org_index = np.array([ORG_CHARS.index(c) for c in USCC_CHARS])
     body = rng.integers(0, len(USCC_CHARS), size=(n, 8))
     body[:, 0] = USCC_CHARS.index("M") * (kind != "2") + body[:, 0] * (kind == "2")
     body[:, 1] = USCC_CHARS.index("A") * (kind != "2") + body[:, 1] * (kind == "2")
+    body = third(body, slice(None))
     # make the 8-character part unique
     key = (body * (31 ** np.arange(7, -1, -1))).sum(axis=1)
     while True:
@@ -124,6 +138,7 @@ def make_usccs(authority: np.ndarray, kind: np.ndarray, area: np.ndarray,
         if not dup.any():
             break
         body[dup, 2:] = rng.integers(0, len(USCC_CHARS), size=(int(dup.sum()), 6))
+        body = third(body, dup)
         key = (body * (31 ** np.arange(7, -1, -1))).sum(axis=1)
     c = 11 - (org_index[body] * np.array(ORG_WEIGHTS)).sum(axis=1) % 11
     org_chk = np.where(c == 10, ORG_CHARS.index("X"), np.where(c == 11, 0, c))  # ORG index == value

@@ -194,7 +194,7 @@ def build_people(ctx: Ctx, geo: Geo) -> tuple[People, pd.DataFrame]:
             area[half] = 420802
     other_codes = np.array([int(c) for c in OTHER_AREAS])
     area[migrant] = other_codes[rng.integers(0, len(other_codes), migrant.sum())]
-    bodies = make_bodies(area, yyyymmdd, male_all, rng)
+    bodies = make_bodies(area, yyyymmdd, male_all, rng, seq_range=ctx.shard_range(500))
     ids = id_strings(bodies)
 
     # ethnicity per household
@@ -250,7 +250,12 @@ def build_people(ctx: Ctx, geo: Geo) -> tuple[People, pd.DataFrame]:
     st = town[order]
     first = np.r_[0, np.flatnonzero(st[1:] != st[:-1]) + 1]
     run = np.arange(H) - np.repeat(first, np.diff(np.r_[first, H]))
-    seq[order] = run * 3 + rng.integers(1, 4, H)
+    if ctx.shards == 1:
+        seq[order] = run * 3 + rng.integers(1, 4, H)
+    else:   # shards interleave: shard k's households take 2 (run * shards + k) + 1 or + 2
+        seq[order] = (run * ctx.shards + ctx.shard) * 2 + rng.integers(1, 3, H)
+    if H and seq.max() >= 1_000_000:
+        raise ValueError(f"户号 sequence {seq.max()} does not fit six digits: too many households per township")
     hno = (dist + 1) * 100_000_000 + (t_local + 1) * 1_000_000 + seq
     households = pd.DataFrame({
         "loc": loc, "town": town, "dist": dist, "size": size, "start": starts,
@@ -408,7 +413,10 @@ def build_roster(ctx: Ctx, geo: Geo, people: People, households: pd.DataFrame) -
     rh["loc"] = households["loc"].to_numpy()[hk]
     rh["address"] = households["address"].to_numpy()[hk]
     admin = np.asarray(geo.d_admin, dtype=object)[rh["dist"].to_numpy()]
-    seq = rng.permutation(n_hh) + 1
+    lo, hi = ctx.shard_range(10**9)
+    if n_hh >= hi - lo:
+        raise ValueError(f"{n_hh} roster households do not fit this shard's household codes")
+    seq = lo + rng.permutation(n_hh) + 1
     rh["code"] = admin + np.char.zfill(seq.astype(str), 9).astype(object)
     rh["mclass"] = np.where(rh["category"] == "特困供养", "A", np.where(rng.random(n_hh) < 0.55, "A", "B"))
     days = (ctx.D - np.datetime64("2012-01-01")).astype(int) - 10
