@@ -103,10 +103,10 @@ class OverMemory(RuntimeError):
     """The measured process tree was stopped: its resident memory passed the guard."""
 
 
-def run_measured(cmd: list[str], log: Path) -> dict:
+def run_measured(cmd: list[str], log: Path, env_extra: dict | None = None) -> dict:
     """Run ``cmd`` to completion; wall seconds, its own peak RSS and the sampled peak of its process tree.
     A tree that passes MEMORY_GUARD of the available memory is killed and OverMemory raised."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     avail = _available_mib()
     guard_kib = MEMORY_GUARD * avail * 1024 if avail else None
     started = time.perf_counter()
@@ -145,10 +145,11 @@ def crosscheck(*args: str) -> list[str]:
     return [sys.executable, "-m", "crosscheck.cli", *args]
 
 
-def run_night(landing: Path, run_date: date, out: Path, state: Path, logs: Path, *, full: bool = False) -> dict:
+def run_night(landing: Path, run_date: date, out: Path, state: Path, logs: Path, *, full: bool = False,
+              env: dict | None = None) -> dict:
     cmd = crosscheck("run", "--landing", str(landing), "--as-of", run_date.isoformat(), "--out", str(out),
                      "--state", str(state), *(["--full"] if full else []))
-    measured = run_measured(cmd, logs / f"night-{state.name}-{run_date}{'-full' if full else ''}.log")
+    measured = run_measured(cmd, logs / f"night-{state.name}-{run_date}{'-full' if full else ''}.log", env)
     summary = json.loads((out / "run_summary.json").read_text(encoding="utf-8"))
     rows = sum(int(s.get("rows_read") or 0) for s in summary["sources"].values())
     stages = {name: {"seconds": secs, "peak_mib": summary.get("stage_peak_mib", {}).get(name),
@@ -194,13 +195,37 @@ def run_peers(root: Path, scale: float, logs: Path) -> dict:
     }
 
 
-def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify: bool, peers: bool) -> dict:
+def config_with_memory_limit(root: Path, limit: str) -> Path:
+    """A copy of config/ whose only change is thresholds.yaml's warehouse_memory_limit."""
+    cfg = root / "config"
+    shutil.copytree(REPO / "config", cfg, dirs_exist_ok=True)
+    path = cfg / "thresholds.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    hits = [i for i, line in enumerate(lines) if line.startswith("warehouse_memory_limit:")]
+    if len(hits) != 1:
+        raise SystemExit("config/thresholds.yaml: expected one warehouse_memory_limit line")
+    lines[hits[0]] = f"warehouse_memory_limit: {limit}\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    return cfg
+
+
+def default_memory_limit() -> str | None:
+    for line in (REPO / "config" / "thresholds.yaml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("warehouse_memory_limit:"):
+            return line.split(":", 1)[1].split("#")[0].strip()
+    return None
+
+
+def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify: bool, peers: bool,
+              memory_limit: str | None = None) -> dict:
     root = base / f"s{scale:g}"
     shutil.rmtree(root, ignore_errors=True)
     logs = root / "logs"
     logs.mkdir(parents=True)
     landing = root / "landing"
-    result: dict = {"scale": scale, "seed": seed, "as_of": AS_OF.isoformat()}
+    result: dict = {"scale": scale, "seed": seed, "as_of": AS_OF.isoformat(),
+                    "warehouse_memory_limit": memory_limit or default_memory_limit()}
+    env = {"CROSSCHECK_CONFIG": str(config_with_memory_limit(root, memory_limit))} if memory_limit else None
     step = "generate"
     try:
         result["generate"] = run_measured(crosscheck("generate", "--out", str(landing), "--as-of", AS_OF.isoformat(),
@@ -208,21 +233,21 @@ def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify:
         result["generate"]["shards"] = max(1, math.ceil(round(scale, 6)))
         result["landing_mib"] = round(sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 2**20)
         step = "night"
-        result["night"] = run_night(landing, AS_OF, root / "out", root / "state", logs)
+        result["night"] = run_night(landing, AS_OF, root / "out", root / "state", logs, env=env)
         if peers:
             step = "peers"
             result["peers"] = run_peers(root, scale, logs)
         if incremental:
             step = "incremental nights"
             first, second = INCREMENTAL_NIGHTS
-            run_night(landing, first, root / "inc_out1", root / "inc_state", logs)
-            result["incremental"] = run_night(landing, second, root / "inc_out2", root / "inc_state", logs)
+            run_night(landing, first, root / "inc_out1", root / "inc_state", logs, env=env)
+            result["incremental"] = run_night(landing, second, root / "inc_out2", root / "inc_state", logs, env=env)
             if verify:
-                run_night(landing, first, root / "full_out1", root / "full_state", logs, full=True)
+                run_night(landing, first, root / "full_out1", root / "full_state", logs, full=True, env=env)
                 result["incremental_full"] = run_night(landing, second, root / "full_out2", root / "full_state", logs,
-                                                       full=True)
+                                                       full=True, env=env)
                 result["incremental_same_cases"] = same_cases(root / "inc_out2", root / "full_out2")
-    except OverMemory as e:
+    except (OverMemory, RuntimeError) as e:     # recorded with the step; the other scales go on
         result["stopped"] = f"{step}: {e}"
         if "night" not in result:
             done = f" (generated in {result['generate']['seconds']:,.0f} s)" if "generate" in result else ""
@@ -271,11 +296,12 @@ def _vs(measured: float | None, target: float | None, unit: str) -> str:
 
 def markdown(results: list[dict]) -> str:
     lines = ["| scale | rows delivered | landing MiB | generate | night (whole process) | night peak RSS "
-             "(night process; with Prefect server) | incremental night (roster only) | same cases as full |",
-             "| ---: | ---: | ---: | --- | --- | --- | --- | --- |"]
+             "(night process; with Prefect server) | DuckDB memory limit | incremental night (roster only) "
+             "| same cases as full |",
+             "| ---: | ---: | ---: | --- | --- | --- | ---: | --- | --- |"]
     for r in results:
         if r.get("skipped"):
-            lines.append(f"| {r['scale']:g} | – | – | – | skipped: {r['skipped']} | – | – | – |")
+            lines.append(f"| {r['scale']:g} | – | – | – | skipped: {r['skipped']} | – | – | – | – |")
             continue
         t = TARGETS.get(r["scale"], {})
         inc = r.get("incremental")
@@ -284,8 +310,11 @@ def markdown(results: list[dict]) -> str:
             f"| {_vs(r['generate']['seconds'], t.get('generate_s'), 's')} "
             f"| {_vs(r['night']['seconds'], t.get('night_s'), 's')} "
             f"| {_vs(r['night']['peak_mib'], t.get('night_peak_mib'), 'MiB')}; {r['night']['tree_peak_mib']:,} MiB "
+            f"| {r.get('warehouse_memory_limit') or 'DuckDB default'} "
             f"| {_vs(inc['seconds'], t.get('incremental_s'), 's') if inc else '–'} "
             f"| {({True: 'yes', False: 'NO'}).get(r.get('incremental_same_cases'), 'not checked')} |")
+    lines += [f"\nScale {r['scale']:g} stopped at {r['stopped']}" for r in results
+              if r.get("stopped") and not r.get("skipped")]
     stages = [s for s in results[0].get("night", {}).get("stages", {})] if not results[0].get("skipped") else []
     lines += ["", "Per stage of the full night: wall seconds / the stage's peak RSS in MiB / delivered rows per second "
               "(incremental night in brackets: seconds).", "",
@@ -348,6 +377,9 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/crosscheck-bench", help="scratch folder (landing, state, outputs)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-incremental", action="store_true", help="skip the incremental nights")
+    parser.add_argument("--memory-limit", action="append", default=[], metavar="SCALE=LIMIT",
+                        help="run that scale's nights with another warehouse_memory_limit (config/thresholds.yaml), "
+                             "e.g. 10=6GB for a province-sized night whose target is 12 GiB; repeatable")
     parser.add_argument("--incremental-up-to", type=float, default=1.0,
                         help="run the incremental nights up to this scale (default 1: the target is at scale 1, and "
                              "at scale 10 the pair of nights would add about half an hour)")
@@ -360,6 +392,7 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
     base = Path(args.dir)
+    limits = {float(k): v for k, v in (item.split("=", 1) for item in args.memory_limit)}
     results = []
     for scale in args.scale or [0.1]:
         ok, why = disk_allows(scale, base)
@@ -371,7 +404,8 @@ def main() -> None:
             results.append({"scale": scale, "skipped": f"not enough memory to generate ({why})"})
             continue
         results.append(run_scale(scale, base, seed=args.seed, incremental=not args.no_incremental and scale <= args.incremental_up_to,
-                                 verify=scale <= args.verify_up_to, peers=not args.no_peers and scale <= 1))
+                                 verify=scale <= args.verify_up_to, peers=not args.no_peers and scale <= 1,
+                                 memory_limit=limits.get(scale)))
         print(json.dumps(results[-1], ensure_ascii=False), flush=True)
     table = markdown(results)
     print(table)
