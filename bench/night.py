@@ -141,6 +141,27 @@ def run_measured(cmd: list[str], log: Path, env_extra: dict | None = None) -> di
     return {"seconds": seconds, "peak_mib": round(usage.ru_maxrss / 1024), "tree_peak_mib": round(tree_peak[0] / 1024)}
 
 
+# A fixed amount of work, timed before each scale: this machine's speed varies from session to session (the
+# same scale-1 night took 117.6 s one day and 132.0 s the next), and these two figures let runs of different
+# days be compared. One core of plain Python, and DuckDB on every core.
+MACHINE_REFERENCE = """
+import time, duckdb
+t = time.perf_counter(); s = 0
+for i in range(20_000_000):
+    s += i
+py = time.perf_counter() - t
+con = duckdb.connect(); t = time.perf_counter()
+con.execute("SELECT sum(hash(i)) FROM range(200000000) t(i)").fetchall()
+print(round(py, 2), round(time.perf_counter() - t, 2))
+"""
+
+
+def machine_reference() -> dict:
+    out = subprocess.run([sys.executable, "-c", MACHINE_REFERENCE], capture_output=True, text=True, check=True,
+                         cwd=REPO).stdout.split()
+    return {"python_loop_s": float(out[0]), "duckdb_hash_s": float(out[1])}
+
+
 def crosscheck(*args: str) -> list[str]:
     return [sys.executable, "-m", "crosscheck.cli", *args]
 
@@ -226,6 +247,7 @@ def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify:
     result: dict = {"scale": scale, "seed": seed, "as_of": AS_OF.isoformat(),
                     "warehouse_memory_limit": memory_limit or default_memory_limit()}
     env = {"CROSSCHECK_CONFIG": str(config_with_memory_limit(root, memory_limit))} if memory_limit else None
+    result["machine_reference"] = machine_reference()
     step = "generate"
     try:
         result["generate"] = run_measured(crosscheck("generate", "--out", str(landing), "--as-of", AS_OF.isoformat(),
@@ -315,6 +337,12 @@ def markdown(results: list[dict]) -> str:
             f"| {({True: 'yes', False: 'NO'}).get(r.get('incremental_same_cases'), 'not checked')} |")
     lines += [f"\nScale {r['scale']:g} stopped at {r['stopped']}" for r in results
               if r.get("stopped") and not r.get("skipped")]
+    refs = [r for r in results if r.get("machine_reference")]
+    if refs:
+        lines += ["", "Machine reference, timed before each scale (`MACHINE_REFERENCE` in bench/night.py; lower is a "
+                  "faster machine, for comparing runs of different days): "
+                  + ", ".join(f"scale {r['scale']:g}: Python loop {r['machine_reference']['python_loop_s']} s, "
+                              f"DuckDB hash {r['machine_reference']['duckdb_hash_s']} s" for r in refs)]
     stages = [s for s in results[0].get("night", {}).get("stages", {})] if not results[0].get("skipped") else []
     lines += ["", "Per stage of the full night: wall seconds / the stage's peak RSS in MiB / delivered rows per second "
               "(incremental night in brackets: seconds).", "",
@@ -360,15 +388,25 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str, command: str) -> None:
+def update_readme(table: str, results: list[dict]) -> None:
     readme = REPO / "README.md"
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise SystemExit(f"README.md has no {README_START} … {README_END} section to update")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    block = f"{README_START}\nMeasured by `{command}` on {date.today().isoformat()}:\n\n{table}{README_END}"
+    runs: dict[tuple[str, str], list[str]] = {}
+    for r in results:
+        runs.setdefault((r.get("command", "?"), r.get("measured_on", "?")), []).append(f"{r['scale']:g}")
+    said = "; ".join(f"`{cmd}` on {when} (scale {', '.join(scales)})" for (cmd, when), scales in runs.items())
+    block = f"{README_START}\nMeasured by {said}:\n\n{table}{README_END}"
     readme.write_text(head + block + tail, encoding="utf-8")
+
+
+def merge_results(previous: list[dict], new: list[dict]) -> list[dict]:
+    """--merge: the scales measured now replace theirs; the others are kept as they were measured."""
+    now = {r["scale"] for r in new}
+    return sorted([r for r in previous if r["scale"] not in now] + new, key=lambda r: r["scale"])
 
 
 def main() -> None:
@@ -390,8 +428,12 @@ def main() -> None:
                              "and need the bench dependency group: python3 -m uv run --group bench ...")
     parser.add_argument("--json", default=str(HERE / "results.json"))
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other scales of the --json file (each labelled with its own command and date)")
     args = parser.parse_args()
     base = Path(args.dir)
+    command = "python3 -m uv run --group bench python bench/night.py " + shlex.join(sys.argv[1:])
+    measured_on = date.today().isoformat()
     limits = {float(k): v for k, v in (item.split("=", 1) for item in args.memory_limit)}
     results = []
     for scale in args.scale or [0.1]:
@@ -407,12 +449,16 @@ def main() -> None:
                                  verify=scale <= args.verify_up_to, peers=not args.no_peers and scale <= 1,
                                  memory_limit=limits.get(scale)))
         print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+    for r in results:
+        r.update(command=command, measured_on=measured_on)
+    if args.merge and Path(args.json).exists():
+        results = merge_results(json.loads(Path(args.json).read_text(encoding="utf-8")), results)
     table = markdown(results)
     print(table)
     Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     (HERE / "results.md").write_text(table, encoding="utf-8")
     if args.readme:
-        update_readme(table, "python3 -m uv run --group bench python bench/night.py " + shlex.join(sys.argv[1:]))
+        update_readme(table, results)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ def make_bodies(area: np.ndarray, birth_yyyymmdd: np.ndarray, male: np.ndarray,
     prefix = area * 10**11 + birth * 1000
     n = len(prefix)
     lo, hi = seq_range
+    if (lo, hi) != (0, 500):
+        return _bodies_in_range(prefix, male, rng, lo, hi)
     seq = rng.integers(lo, hi, n) * 2 + male.astype(np.int64)
     body = prefix + seq
     for _ in range(60):
@@ -81,6 +83,35 @@ def make_bodies(area: np.ndarray, birth_yyyymmdd: np.ndarray, male: np.ndarray,
             return body
         body[dup] = prefix[dup] + rng.integers(lo, hi, k) * 2 + male[dup].astype(np.int64)
     raise RuntimeError("could not make unique IDs")
+
+
+def _bodies_in_range(prefix: np.ndarray, male: np.ndarray, rng: np.random.Generator, lo: int, hi: int,
+                     spill_areas: tuple[int, ...] = (421002, 420602, 420902, 421302, 422801, 420502)) -> np.ndarray:
+    """A shard's bodies: within each (area, birth date, sex) the people take distinct sequence numbers of
+    the shard's part [lo, hi), from a random starting point. A shard holds a tenth of the numbers at scale 10
+    while up to about 46 men of one county are born on one day of a scale-1 world; anyone beyond the part's
+    size is recorded as born in another prefecture of the province (荆州, 襄阳, 孝感, 随州, 恩施, 宜昌)."""
+    width = hi - lo
+    prefix = prefix.copy()
+    male = male.astype(np.int64)
+    tiebreak = rng.random(len(prefix))
+    for _ in range(50):
+        key = prefix * 2 + male
+        order = np.lexsort((tiebreak, key))
+        ks = key[order]
+        first = np.r_[0, np.flatnonzero(ks[1:] != ks[:-1]) + 1] if len(ks) else np.zeros(0, np.int64)
+        sizes = np.diff(np.r_[first, len(ks)])
+        rank = np.empty(len(ks), np.int64)
+        rank[order] = np.arange(len(ks)) - np.repeat(first, sizes)
+        over = rank >= width
+        if not over.any():
+            start = np.empty(len(ks), np.int64)
+            start[order] = np.repeat(rng.integers(0, width, len(first)), sizes)
+            return prefix + (lo + (rank + start) % width) * 2 + male
+        moved = rng.choice(np.asarray(spill_areas, dtype=np.int64), int(over.sum()))
+        prefix[over] = moved * 10**11 + prefix[over] % 10**11
+    raise RuntimeError(f"could not make unique IDs in the sequence numbers {lo}..{hi - 1}: too many people "
+                       "born on one day in one place for this shard")
 
 
 # --- unified social credit codes (GB 32100-2015) ------------------------------------------------

@@ -132,3 +132,26 @@ def test_a_night_over_a_sharded_city_finds_every_case(sharded, tmp_path):
     result = score(tmp_path / "out" / "cases.csv", truth).set_index("rule")
     assert result.loc["all", "precision"] == 1.0
     assert result.loc["all", "recall"] >= 0.99, result
+
+
+def test_a_shard_numbers_ids_in_its_own_part_even_where_one_day_is_crowded():
+    """Shard k of 10 keeps to its 50 sequence numbers per sex; a day with more people born in one county
+    than that moves the surplus to another prefecture, and every ID stays unique."""
+    import numpy as np
+
+    from synthetic.ids import make_bodies
+
+    rng = np.random.default_rng(1)
+    n = 200_000
+    area = np.where(rng.random(n) < 0.5, 420881, 420802)
+    birth = 19_000_000 + rng.integers(0, 10_000, n)
+    male = rng.random(n) < 0.5
+    area[:120], birth[:120], male[:120] = 420881, 19990928, True          # 120 men on one day in 钟祥
+    for k in (0, 9):
+        body = make_bodies(area, birth, male, np.random.default_rng(k), seq_range=(50 * k, 50 * k + 50))
+        seq = body % 1000
+        assert len(set(body.tolist())) == n
+        assert ((seq // 2 >= 50 * k) & (seq // 2 < 50 * k + 50)).all() and ((seq % 2 == 1) == male).all()
+        assert ((body // 1000) % 10**8 == birth).all()
+        moved = body // 10**11 != area
+        assert moved[:120].sum() == 70 and not moved[120:].any()

@@ -1,0 +1,72 @@
+"""bench/night.py's own machinery: the memory guard, the per-scale memory limit and the table."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def night():
+    spec = importlib.util.spec_from_file_location("bench_night", REPO / "bench" / "night.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_process_tree_over_the_guard_is_stopped(night, tmp_path, monkeypatch):
+    avail = night._available_mib()
+    if not avail:
+        pytest.skip("/proc/meminfo not readable here")
+    monkeypatch.setattr(night, "MEMORY_GUARD", 150 / avail)          # a guard of 150 MiB
+    grow = "import time; x = bytearray(400 << 20); x[::4096] = b'1' * len(x[::4096]); time.sleep(60)"
+    with pytest.raises(night.OverMemory, match="passed"):
+        night.run_measured([sys.executable, "-c", grow], tmp_path / "log")
+    small = night.run_measured([sys.executable, "-c", "print('ok')"], tmp_path / "log2")
+    assert small["seconds"] < 30 and (tmp_path / "log2").read_text() == "ok\n"
+
+
+def test_a_failing_step_raises_with_its_log(night, tmp_path):
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        night.run_measured([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log")
+
+
+def test_memory_limit_copy_changes_that_line_only(night, tmp_path):
+    cfg = night.config_with_memory_limit(tmp_path, "6GB")
+    ours = yaml.safe_load((cfg / "thresholds.yaml").read_text(encoding="utf-8"))
+    repo = yaml.safe_load((REPO / "config" / "thresholds.yaml").read_text(encoding="utf-8"))
+    assert ours.pop("warehouse_memory_limit") == "6GB"
+    repo.pop("warehouse_memory_limit")
+    assert ours == repo
+    for f in (REPO / "config").glob("*.yaml"):
+        if f.name != "thresholds.yaml":
+            assert (cfg / f.name).read_bytes() == f.read_bytes()
+    assert night.default_memory_limit() == yaml.safe_load(
+        (REPO / "config" / "thresholds.yaml").read_text(encoding="utf-8"))["warehouse_memory_limit"]
+
+
+def test_table_shows_limits_stops_and_skips(night):
+    stage = {"seconds": 1.0, "peak_mib": 100, "rows_per_s": 10}
+    run = {"seconds": 50.0, "peak_mib": 2000, "tree_peak_mib": 3000, "rows_read": 1000, "outside_stages_s": 1.0,
+           "stages": {"load": stage}}
+    results = [
+        {"scale": 1.0, "warehouse_memory_limit": "1536MB", "generate": {"seconds": 40.0}, "landing_mib": 10,
+         "machine_reference": {"python_loop_s": 1.7, "duckdb_hash_s": 0.9},
+         "night": run, "incremental": {**run, "seconds": 12.0}, "incremental_same_cases": True},
+        {"scale": 10.0, "warehouse_memory_limit": "6GB", "generate": {"seconds": 400.0}, "landing_mib": 100,
+         "night": {**run, "seconds": 700.0, "rows_read": 10000}, "stopped": "incremental nights: stopped after 9 s"},
+        {"scale": 20.0, "skipped": "night stopped after 5 s: resident memory 9 MiB passed 92 %"},
+    ]
+    table = night.markdown(results)
+    assert "| 1 | 1,000 | 10 | 40.0 s (≤ 120 s: met) | 50.0 s (≤ 60 s: met) |" in table
+    assert "| 6GB |" in table and "| 1536MB |" in table
+    assert "700.0 s (≤ 600 s: missed by 100.0 s, ×1.17)" in table
+    assert "Scale 10 stopped at incremental nights: stopped after 9 s" in table
+    assert "| 20 | – | – | – | skipped: night stopped after 5 s" in table
+    assert "scale 1: Python loop 1.7 s, DuckDB hash 0.9 s" in table
+    assert "scale 10: 1.40" in table              # seconds per row against scale 1: 0.07 / 0.05
