@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import shutil
@@ -40,6 +39,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from synthetic.generate import available_mib, shard_peak_mib, shards_for  # noqa: E402
+
 AS_OF = date(2026, 11, 20)
 INCREMENTAL_NIGHTS = (date(2026, 11, 18), date(2026, 11, 19))     # only the roster delivers on 11-19
 # Splink on every person table at scale 1 would take about 35 minutes (217 s for 1.4 M records at 0.1); above
@@ -53,10 +56,6 @@ TARGETS = {  # issue 7, on this 2-core, 24 GB machine
     10.0: {"night_s": 600, "night_peak_mib": 12 * GIB},
 }
 DISK_PER_SCALE_GB = 4.0      # landing ~1.5 GB, warehouse and outputs ~2 GB per unit of scale, measured at scale 1
-# The generator builds a world in memory before it writes a file: its peak, measured here, was 908 MiB at
-# scale 0.1 and 5,247 MiB at scale 1, about 430 MiB + 4,820 MiB per unit of scale. Above scale 1 it builds
-# the city in shards of at most scale 1, each in its own process (synthetic/generate.py), at least one at a time.
-GENERATE_MIB = (430, 4820)
 # A process tree whose resident memory passes this share of the memory available when it started is
 # stopped and reported as such, before the kernel's OOM killer picks a victim on a shared machine.
 MEMORY_GUARD = 0.92
@@ -91,14 +90,6 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
-def _available_mib() -> float | None:
-    try:
-        meminfo = Path("/proc/meminfo").read_text()
-        return int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemAvailable:"))) / 1024
-    except (OSError, StopIteration, ValueError):
-        return None
-
-
 class OverMemory(RuntimeError):
     """The measured process tree was stopped: its resident memory passed the guard."""
 
@@ -107,7 +98,7 @@ def run_measured(cmd: list[str], log: Path, env_extra: dict | None = None) -> di
     """Run ``cmd`` to completion; wall seconds, its own peak RSS and the sampled peak of its process tree.
     A tree that passes MEMORY_GUARD of the available memory is killed and OverMemory raised."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    avail = _available_mib()
+    avail = available_mib()
     guard_kib = MEMORY_GUARD * avail * 1024 if avail else None
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
@@ -252,7 +243,7 @@ def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify:
     try:
         result["generate"] = run_measured(crosscheck("generate", "--out", str(landing), "--as-of", AS_OF.isoformat(),
                                                      "--scale", str(scale), "--seed", str(seed)), logs / "generate.log")
-        result["generate"]["shards"] = max(1, math.ceil(round(scale, 6)))
+        result["generate"]["shards"] = shards_for(scale)
         result["landing_mib"] = round(sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()) / 2**20)
         step = "night"
         result["night"] = run_night(landing, AS_OF, root / "out", root / "state", logs, env=env)
@@ -293,9 +284,9 @@ def disk_allows(scale: float, base: Path) -> tuple[bool, str]:
 def memory_allows(scale: float) -> tuple[bool, str]:
     """Whether one shard of the generator fits the memory the machine has available (a scale that does
     not fit is skipped with the reason, not left to the kernel's OOM killer)."""
-    shard_scale = scale / max(1, math.ceil(round(scale, 6)))
-    need = (GENERATE_MIB[0] + GENERATE_MIB[1] * shard_scale) / GIB
-    avail = _available_mib()
+    shard_scale = scale / shards_for(scale)
+    need = shard_peak_mib(shard_scale) / GIB
+    avail = available_mib()
     if avail is None:
         return True, "memory not known"
     return need <= 0.9 * avail / GIB, (f"the generator holds one shard of scale {shard_scale:g} in memory: about "

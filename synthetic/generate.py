@@ -437,13 +437,13 @@ def _generate(out: Path, as_of: dt.date, scale: float, seed: int, truth_dir: Pat
 
 # ---------------------------------------------------------------------------------------------- shards
 
-def _shard_peak_mib(scale: float) -> float:
+def shard_peak_mib(scale: float) -> float:
     """The generator's peak resident memory for one world, measured by bench/night.py (908 MiB at
     scale 0.1, 5,247 MiB at scale 1)."""
     return 430 + 4820 * scale
 
 
-def _available_mib() -> float | None:
+def available_mib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -455,8 +455,8 @@ def _available_mib() -> float | None:
 
 def shard_jobs(shard_scale: float) -> int:
     """How many shards to generate at once: one per core, as far as the available memory allows."""
-    avail = _available_mib()
-    by_memory = int(0.85 * avail // _shard_peak_mib(shard_scale)) if avail else 1
+    avail = available_mib()
+    by_memory = int(0.85 * avail // shard_peak_mib(shard_scale)) if avail else 1
     return max(1, min(os.cpu_count() or 1, by_memory))
 
 

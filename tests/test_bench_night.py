@@ -20,7 +20,7 @@ def night():
 
 
 def test_a_process_tree_over_the_guard_is_stopped(night, tmp_path, monkeypatch):
-    avail = night._available_mib()
+    avail = night.available_mib()
     if not avail:
         pytest.skip("/proc/meminfo not readable here")
     monkeypatch.setattr(night, "MEMORY_GUARD", 150 / avail)          # a guard of 150 MiB
