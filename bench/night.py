@@ -222,10 +222,10 @@ def config_with_memory_limit(root: Path, limit: str) -> Path:
 
 
 def default_memory_limit() -> str | None:
-    for line in (REPO / "config" / "thresholds.yaml").read_text(encoding="utf-8").splitlines():
-        if line.startswith("warehouse_memory_limit:"):
-            return line.split(":", 1)[1].split("#")[0].strip()
-    return None
+    """The repository's warehouse_memory_limit, read and validated as the night reads it."""
+    from crosscheck.settings import load_thresholds
+
+    return load_thresholds(REPO / "config").warehouse_memory_limit
 
 
 def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify: bool, peers: bool,

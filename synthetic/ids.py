@@ -71,6 +71,8 @@ def make_bodies(area: np.ndarray, birth_yyyymmdd: np.ndarray, male: np.ndarray,
     n = len(prefix)
     lo, hi = seq_range
     if (lo, hi) != (0, 500):
+        if taken:
+            raise ValueError("taken IDs are not supported with a sequence range")
         return _bodies_in_range(prefix, male, rng, lo, hi)
     seq = rng.integers(lo, hi, n) * 2 + male.astype(np.int64)
     body = prefix + seq
