@@ -386,10 +386,12 @@ def update_readme(table: str, results: list[dict]) -> None:
         raise SystemExit(f"README.md has no {README_START} … {README_END} section to update")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    runs: dict[tuple[str, str], list[str]] = {}
+    runs: dict[tuple[str, str, str], list[str]] = {}
     for r in results:
-        runs.setdefault((r.get("command", "?"), r.get("measured_on", "?")), []).append(f"{r['scale']:g}")
-    said = "; ".join(f"`{cmd}` on {when} (scale {', '.join(scales)})" for (cmd, when), scales in runs.items())
+        runs.setdefault((r.get("command", "?"), r.get("measured_on", "?"), r.get("commit", "")), []).append(
+            f"{r['scale']:g}")
+    said = "; ".join(f"`{cmd}` on {when}{f' at commit {commit}' if commit else ''} (scale {', '.join(scales)})"
+                     for (cmd, when, commit), scales in runs.items())
     block = f"{README_START}\nMeasured by {said}:\n\n{table}{README_END}"
     readme.write_text(head + block + tail, encoding="utf-8")
 
@@ -398,6 +400,18 @@ def merge_results(previous: list[dict], new: list[dict]) -> list[dict]:
     """--merge: the scales measured now replace theirs; the others are kept as they were measured."""
     now = {r["scale"] for r in new}
     return sorted([r for r in previous if r["scale"] not in now] + new, key=lambda r: r["scale"])
+
+
+def code_version() -> str:
+    """The commit the benchmark runs (``+changes`` when the checkout has uncommitted changes), so that figures
+    of different runs merged into one table can each be traced to their code."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        return (commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")) or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def main() -> None:
@@ -425,6 +439,7 @@ def main() -> None:
     base = Path(args.dir)
     command = "python3 -m uv run --group bench python bench/night.py " + shlex.join(sys.argv[1:])
     measured_on = date.today().isoformat()
+    commit = code_version()
     limits = {float(k): v for k, v in (item.split("=", 1) for item in args.memory_limit)}
     results = []
     for scale in args.scale or [0.1]:
@@ -441,7 +456,7 @@ def main() -> None:
                                  memory_limit=limits.get(scale)))
         print(json.dumps(results[-1], ensure_ascii=False), flush=True)
     for r in results:
-        r.update(command=command, measured_on=measured_on)
+        r.update(command=command, measured_on=measured_on, commit=commit)
     if args.merge and Path(args.json).exists():
         results = merge_results(json.loads(Path(args.json).read_text(encoding="utf-8")), results)
     table = markdown(results)

@@ -26,7 +26,9 @@ unlinked.sql on inc_records instead of staging.T). Every other record's output i
 argument above, so linked.T equals what a full link would build, as a set of rows (and as a multiset).
 
 id_repair itself is rebuilt in full each night, from linked.link_request: each table's candidate repair
-keys, kept for the tables whose staging did not change (the only per-table scan a full link needs).
+keys, kept for the tables whose staging did not change (the only per-table scan a full link needs; the
+keys already leave out valid IDs found in hukou, which is the same as last night's whenever a table is
+linked by delta).
 
 The probabilistic fallback (fuzzy_link_tables) depends on the whole candidate population (hukou and the
 roster members without a hukou row, their districts, the number of candidates), so it is run again in

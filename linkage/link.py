@@ -57,9 +57,10 @@ def link_table(con: duckdb.DuckDBPyConnection, table: str, records: str | None =
     repaired = ((SQL / "link_table_repaired.sql").read_text(encoding="utf-8").format(
         table=table, id_key=id_key("r"), records=records) if can_repair else "")
     con.execute((SQL / "link_table.sql").read_text(encoding="utf-8").format(
-        table=table, repaired=repaired, records=records,
-        target=f"TABLE {target}" if "." in target else f"TEMP TABLE {target}"))   # unqualified: a temp table
-    guard_names(con, table, target)
+        table=table, repaired=repaired, records=records, target="TEMP TABLE link_unguarded"))
+    guard_names(con, table, "link_unguarded",
+                f"TABLE {target}" if "." in target else f"TEMP TABLE {target}")   # unqualified: a temp table
+    con.execute("DROP TABLE IF EXISTS link_unguarded")
     if can_repair:
         list_unlinked(con, table, records)
     return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
@@ -72,19 +73,22 @@ def list_unlinked(con: duckdb.DuckDBPyConnection, table: str, records: str | Non
         table=table, id_key=id_key("r"), owner_seq=owner_seq, records=records or f"staging.{table}"))
 
 
-def guard_names(con: duckdb.DuckDBPyConnection, table: str, links: str | None = None) -> None:
-    """Compare the names of ID-matched pairs that differ as written (each distinct pair once)."""
-    links = links or f"linked.{table}"
+def guard_names(con: duckdb.DuckDBPyConnection, table: str, links: str, target: str) -> None:
+    """Compare the names of ID-matched pairs in ``links`` that differ as written (each distinct pair once)
+    and write the guarded links to ``target`` ("TABLE linked.<table>" or "TEMP TABLE <name>"); the pairs
+    whose names disagree go to linked.review (linkage/sql/name_guard.sql)."""
     pairs = con.execute(f"SELECT DISTINCT name, person_name FROM {links} "
                         "WHERE link_method = 'id_exact' AND coalesce(name, '') <> ''"
                         " AND name IS DISTINCT FROM person_name").fetchall()
-    verdicts = pd.DataFrame([(a, b, *agreement(a, b)) for a, b in pairs],
-                            columns=["source_name", "roster_name", "score", "what"])
-    if verdicts.empty:
-        return
+    rows = [(a, b, *agreement(a, b)) for a, b in pairs]
+    verdicts = pd.DataFrame({"source_name": pd.Series([r[0] for r in rows], dtype=str),   # typed when empty
+                             "roster_name": pd.Series([r[1] for r in rows], dtype=str),
+                             "score": pd.Series([r[2] for r in rows], dtype=float),
+                             "what": pd.Series([r[3] for r in rows], dtype=str)})
     con.register("name_verdicts", verdicts)
     try:
-        for statement in (SQL / "name_guard.sql").read_text(encoding="utf-8").format(table=table, links=links).split(";"):
+        for statement in (SQL / "name_guard.sql").read_text(encoding="utf-8").format(
+                table=table, links=links, target=target).split(";"):
             if statement.strip():
                 con.execute(statement)
     finally:

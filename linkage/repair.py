@@ -68,15 +68,23 @@ def build_known_persons(con: duckdb.DuckDBPyConnection) -> None:
 
 def build_repair_requests(con: duckdb.DuckDBPyConnection, tables: list[str], keep: frozenset[str] = frozenset()) -> None:
     """linked.link_request (record_table, id_key, id_status, name): every table's distinct repair keys that
-    could be a request whoever is known (damaged IDs, and valid IDs under an area code with an old/new
-    alias). Rows of the tables in ``keep`` are kept from the last night (their staging is unchanged,
-    linkage/incremental.py); the others are rebuilt. Whether a valid ID is a request also depends on
-    linked.known_person, which build_repairs applies afterwards."""
+    could be a request whoever is on the roster (damaged IDs, and valid IDs under an area code with an
+    old/new alias that are not in tonight's hukou extract). Rows of the tables in ``keep`` are kept from the
+    last night (their staging is unchanged, linkage/incremental.py); the others are rebuilt. Whether a valid
+    ID is a request also depends on the roster (linked.known_person), which build_repairs applies afterwards.
+
+    Why hukou is applied here and the roster later: a valid ID in hukou is a known person whatever the
+    roster says, and a table's requests are only kept from an earlier night when hukou is unchanged (a
+    changed hukou links every table in full, linkage/incremental.py plan). Nearly every ID of the city is
+    valid under an area code with a history (荆门's districts were renamed), so without this the table
+    would hold millions of valid IDs that can never be requests (2.2 M at scale 1, and all of hukou's)."""
     if not table_exists(con, "linked", "link_request"):
         con.execute("CREATE TABLE linked.link_request (record_table VARCHAR, id_key VARCHAR, id_status VARCHAR,"
                     " name VARCHAR)")
     con.execute("DELETE FROM linked.link_request WHERE NOT list_contains(?::VARCHAR[], record_table)",
                 [sorted(keep)])
+    not_in_hukou = ("\n                   AND id_norm NOT IN (SELECT id_norm FROM staging.hukou WHERE id_norm IS NOT NULL)"
+                    if table_exists(con, "staging", "hukou") and "id_norm" in _columns(con, "hukou") else "")
     for t in tables:
         if t in keep or not repairable(con, t):
             continue
@@ -86,7 +94,7 @@ def build_repair_requests(con: duckdb.DuckDBPyConnection, tables: list[str], kee
             FROM staging.{t}
             WHERE id_status IN ('bad_check', 'excel_damaged')
                OR (id_status IN ('valid', 'upgraded15')
-                   AND substr(id_norm, 1, 6) IN (SELECT code FROM linked.id_area_alias))""")
+                   AND substr(id_norm, 1, 6) IN (SELECT code FROM linked.id_area_alias){not_in_hukou})""")
 
 
 def build_repairs(con: duckdb.DuckDBPyConnection, tables: list[str], keep: frozenset[str] = frozenset()) -> int:

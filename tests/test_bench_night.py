@@ -70,3 +70,25 @@ def test_table_shows_limits_stops_and_skips(night):
     assert "| 20 | – | – | – | skipped: night stopped after 5 s" in table
     assert "scale 1: Python loop 1.7 s, DuckDB hash 0.9 s" in table
     assert "scale 10: 1.40" in table              # seconds per row against scale 1: 0.07 / 0.05
+
+
+def test_readme_names_each_runs_command_date_and_commit(night, tmp_path, monkeypatch):
+    (tmp_path / "README.md").write_text(f"intro\n{night.README_START}\nold\n{night.README_END}\nafter\n",
+                                        encoding="utf-8")
+    monkeypatch.setattr(night, "REPO", tmp_path)
+    results = [{"scale": 0.1, "command": "A", "measured_on": "2026-12-05", "commit": "abc1234"},
+               {"scale": 1.0, "command": "A", "measured_on": "2026-12-05", "commit": "abc1234"},
+               {"scale": 10.0, "command": "B", "measured_on": "2026-12-04", "commit": "def5678+changes"}]
+    night.update_readme("TABLE\n", results)
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert ("Measured by `A` on 2026-12-05 at commit abc1234 (scale 0.1, 1); "
+            "`B` on 2026-12-04 at commit def5678+changes (scale 10):\n\nTABLE\n") in text
+    assert text.startswith("intro\n") and text.endswith(f"{night.README_END}\nafter\n") and "old" not in text
+
+
+def test_code_version_names_this_checkout(night):
+    version = night.code_version()
+    if version == "unknown":
+        pytest.skip("not a git checkout")
+    commit = version.removesuffix("+changes")
+    assert len(commit) >= 7 and all(c in "0123456789abcdef" for c in commit)

@@ -201,3 +201,17 @@ def test_known_person_outside_households_is_neither_linked_nor_unlinked():
     con = linked("cremation", cremation("孙红", typo(S, 11, "4")))
     assert link_of(con, "cremation") == [] and unlinked_reasons(con, "cremation") == []
     assert con.execute("SELECT repaired_id FROM linked.id_repair WHERE name = '孙红'").fetchall() == [(S,)]
+
+
+def test_repair_requests_leave_out_valid_ids_found_in_hukou():
+    """linked.link_request keeps a valid ID under an area code with a history only when hukou does not hold
+    it (nearly every ID of the city is under such a code): hukou's own IDs and a record's ID that hukou
+    holds never become requests, and the repair of one it does not hold still happens."""
+    moved = pid("420882" + E[6:17])                 # E under 京山's new code: valid, nobody in hukou
+    con = linked("cremation", cremation("张强", moved) + cremation("张丽", F))
+    rows = con.execute("SELECT record_table, id_key, id_status FROM linked.link_request").fetchall()
+    keys = {(t, k) for t, k, _ in rows}
+    assert ("cremation", moved) in keys
+    assert ("cremation", F) not in keys and ("roster", D) not in keys
+    assert not [r for r in rows if r[0] == "hukou" and r[2] in ("valid", "upgraded15")]
+    assert sorted(p for p, *_ in link_of(con, "cremation")) == sorted([E, F])
