@@ -49,6 +49,7 @@ INCREMENTAL_NIGHTS = (date(2026, 11, 18), date(2026, 11, 19))     # only the ros
 # scale 0.1 it gets the tables other than the three largest (hukou, tax, si_contribution: ~11 M records).
 SPLINK_SUBSET = "cremation,vehicle,property_owner,business_person,payroll,housing_fund,si_benefit,bank"
 GIB = 1024
+MIN_RATE_SECONDS = 0.05     # below this a stage's rows per second is not shown
 
 TARGETS = {  # issue 7, on this 2-core, 24 GB machine
     0.1: {},
@@ -346,7 +347,10 @@ def markdown(results: list[dict]) -> str:
         cells = []
         for s in stages:
             st = r["night"]["stages"].get(s, {})
-            cell = f"{st.get('seconds', 0):.1f} / {st.get('peak_mib') or 0:,} / {st.get('rows_per_s') or 0:,}"
+            # rows per second of a stage that took almost no time (a full night's empty workspace step) says
+            # nothing about its speed
+            rate = f"{st.get('rows_per_s') or 0:,}" if st.get("seconds", 0) >= MIN_RATE_SECONDS else "–"
+            cell = f"{st.get('seconds', 0):.1f} / {st.get('peak_mib') or 0:,} / {rate}"
             if s in inc:
                 cell += f" ({inc[s]['seconds']:.1f})"
             cells.append(cell)
@@ -422,7 +426,7 @@ def main() -> None:
     parser.add_argument("--no-incremental", action="store_true", help="skip the incremental nights")
     parser.add_argument("--memory-limit", action="append", default=[], metavar="SCALE=LIMIT",
                         help="run that scale's nights with another warehouse_memory_limit (config/thresholds.yaml), "
-                             "e.g. 10=6GB for a province-sized night whose target is 12 GiB; repeatable")
+                             "e.g. 10=3GB for a province-sized night whose target is 12 GiB; repeatable")
     parser.add_argument("--incremental-up-to", type=float, default=1.0,
                         help="run the incremental nights up to this scale (default 1: the target is at scale 1, and "
                              "at scale 10 the pair of nights would add about half an hour)")
@@ -433,9 +437,15 @@ def main() -> None:
                              "and need the bench dependency group: python3 -m uv run --group bench ...")
     parser.add_argument("--json", default=str(HERE / "results.json"))
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--table-only", action="store_true",
+                        help="measure nothing: write the table again from the --json file (to results.md, and with "
+                             "--readme into README.md), e.g. after a change to how it is laid out")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other scales of the --json file (each labelled with its own command and date)")
     args = parser.parse_args()
+    if args.table_only:
+        write_outputs(json.loads(Path(args.json).read_text(encoding="utf-8")), args)
+        return
     base = Path(args.dir)
     command = "python3 -m uv run --group bench python bench/night.py " + shlex.join(sys.argv[1:])
     measured_on = date.today().isoformat()
@@ -459,9 +469,14 @@ def main() -> None:
         r.update(command=command, measured_on=measured_on, commit=commit)
     if args.merge and Path(args.json).exists():
         results = merge_results(json.loads(Path(args.json).read_text(encoding="utf-8")), results)
+    Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_outputs(results, args)
+
+
+def write_outputs(results: list[dict], args) -> None:
+    """The table on stdout and in results.md, and with --readme in README.md."""
     table = markdown(results)
     print(table)
-    Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     (HERE / "results.md").write_text(table, encoding="utf-8")
     if args.readme:
         update_readme(table, results)

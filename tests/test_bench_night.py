@@ -92,3 +92,11 @@ def test_code_version_names_this_checkout(night):
         pytest.skip("not a git checkout")
     commit = version.removesuffix("+changes")
     assert len(commit) >= 7 and all(c in "0123456789abcdef" for c in commit)
+
+
+def test_a_stage_that_took_no_time_shows_no_rate(night):
+    run = {"seconds": 50.0, "peak_mib": 2000, "tree_peak_mib": 3000, "rows_read": 1000, "outside_stages_s": 1.0,
+           "stages": {"load": {"seconds": 2.0, "peak_mib": 100, "rows_per_s": 500},
+                      "workspace": {"seconds": 0.001, "peak_mib": 90, "rows_per_s": 1_000_000}}}
+    table = night.markdown([{"scale": 1.0, "generate": {"seconds": 40.0}, "landing_mib": 10, "night": run}])
+    assert "| 1 | 2.0 / 100 / 500 | 0.0 / 90 / – | 1.0 |" in table
