@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from crosscheck.metrics import timed
 from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
 from crosscheck.warehouse import table_columns, table_exists
 from linkage import incremental
 from linkage.fuzzy import create_fuzzy_review, fuzzy_link
-from linkage.names import agreement
+from linkage.names import agreement_frame
 from linkage.repair import build_repairs, id_key, repairable
 
 SQL = Path(__file__).with_name("sql")
@@ -80,12 +79,7 @@ def guard_names(con: duckdb.DuckDBPyConnection, table: str, links: str, target: 
     pairs = con.execute(f"SELECT DISTINCT name, person_name FROM {links} "
                         "WHERE link_method = 'id_exact' AND coalesce(name, '') <> ''"
                         " AND name IS DISTINCT FROM person_name").fetchall()
-    rows = [(a, b, *agreement(a, b)) for a, b in pairs]
-    verdicts = pd.DataFrame({"source_name": pd.Series([r[0] for r in rows], dtype=str),   # typed when empty
-                             "roster_name": pd.Series([r[1] for r in rows], dtype=str),
-                             "score": pd.Series([r[2] for r in rows], dtype=float),
-                             "what": pd.Series([r[3] for r in rows], dtype=str)})
-    con.register("name_verdicts", verdicts)
+    con.register("name_verdicts", agreement_frame(pairs, "roster_name"))
     try:
         for statement in (SQL / "name_guard.sql").read_text(encoding="utf-8").format(
                 table=table, links=links, target=target).split(";"):

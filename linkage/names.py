@@ -64,12 +64,15 @@ import unicodedata
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import yaml
 from opencc import OpenCC
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import Levenshtein
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AGREE_AT = 0.75
 _NONE_CAP = 0.7
@@ -338,6 +341,18 @@ def agreement(a: str | None, b: str | None) -> tuple[float, str]:
     if not a or not b:
         return 0.0, "missing"
     return _agreement(str(a), str(b))[:2]
+
+
+def agreement_frame(pairs, other: str) -> pd.DataFrame:
+    """``agreement`` for each distinct (source name, ``other`` name) pair, as the frame the SQL joins on:
+    columns source_name, <other>, score, what; typed (VARCHAR, DOUBLE) even when there is no pair."""
+    import pandas as pd
+
+    rows = [(a, b, *agreement(a, b)) for a, b in pairs]
+    return pd.DataFrame({"source_name": pd.Series([r[0] for r in rows], dtype=str),
+                         other: pd.Series([r[1] for r in rows], dtype=str),
+                         "score": pd.Series([r[2] for r in rows], dtype=float),
+                         "what": pd.Series([r[3] for r in rows], dtype=str)})
 
 
 def explain(a: str | None, b: str | None) -> tuple[float, str, str]:

@@ -24,10 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from crosscheck.warehouse import table_columns, table_exists
-from linkage.names import agreement
+from linkage.names import agreement_frame
 
 SQL = Path(__file__).with_name("sql")
 REPAIRED_WEIGHT = 0.95      # link_score of a repaired ID = this × name score
@@ -122,11 +121,7 @@ def build_repairs(con: duckdb.DuckDBPyConnection, tables: list[str], keep: froze
         WHERE c.detail LIKE 'Excel%'""")
     pairs = con.execute("""SELECT DISTINCT q.name, f.person_name FROM repair_request q
                            JOIN repair_fit f USING (id_key)""").fetchall()
-    verdicts = pd.DataFrame([(a, b, *agreement(a, b)) for a, b in pairs],
-                            columns=["source_name", "person_name", "score", "what"])
-    if verdicts.empty:
-        verdicts = pd.DataFrame({"source_name": pd.Series([], dtype=str), "person_name": pd.Series([], dtype=str),
-                                 "score": pd.Series([], dtype=float), "what": pd.Series([], dtype=str)})
+    verdicts = agreement_frame(pairs, "person_name")
     con.register("repair_verdicts", verdicts)
     try:
         con.execute((SQL / "id_repair.sql").read_text(encoding="utf-8").format(
