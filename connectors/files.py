@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 from connectors.base import (EXCEL_DAMAGED, RESERVED, ROW, DeliveredFile, QuarantinedRow, column_key, mask_name,
                              scrub_exception)
 from connectors.landing import known_sha256, sha256_bytes
+from connectors.readahead import take_read_ahead
 from crosscheck.settings import TableSpec
 
 _BOM = b"\xef\xbb\xbf"
@@ -92,9 +93,12 @@ def decode_strict(data: bytes, expected: str = "utf-8") -> tuple[pa.Buffer, str,
             f"文件第 {line} 行（第 {pos} 字节）不是有效的 UTF-8：文件是 UTF-8 但已损坏，为免读成乱码未读取 "
             f"(not valid UTF-8 at byte {pos}, line {line}: the file is UTF-8 but damaged; "
             "it was not read, to avoid garbling it)")
-    # GB18030, decoded and re-encoded in chunks so that a large file never exists as one Python str
+    # GB18030, decoded and re-encoded in chunks so that a large file never exists as one Python str. The UTF-8
+    # goes straight into one buffer sized for the worst case (a GB18030 character never takes more than 1.5
+    # times its bytes in UTF-8): only the pages written are ever resident, and no join copies it again.
     decoder = codecs.getincrementaldecoder("gb18030")("strict")
-    parts: list[bytes] = []
+    out = np.empty(len(view) + len(view) // 2 + 8, dtype=np.uint8)
+    used_bytes = 0
     lines_before = 0
     for start in range(0, len(view), _CHUNK):
         piece = view[start:start + _CHUNK]
@@ -125,12 +129,13 @@ def decode_strict(data: bytes, expected: str = "utf-8") -> tuple[pa.Buffer, str,
                 f"(decodes as GB18030 only into control or private-use characters, line {line}: "
                 "wrong encoding or damaged; the file was not read)")
         lines_before += encoded.count(b"\n")
-        parts.append(encoded)
+        out[used_bytes:used_bytes + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
+        used_bytes += len(encoded)
         del text, encoded
     if not _expects_gb(expected):
         notes.append("文件是 GBK/GB18030 编码，约定是 UTF-8；已按 GB18030 正确读取 "
                      "(delivered in GBK/GB18030 although UTF-8 was expected; read as GB18030)")
-    return pa.py_buffer(b"".join(parts)), "gb18030", notes
+    return pa.py_buffer(out).slice(0, used_bytes), "gb18030", notes
 
 
 def _looks_utf16(data: bytes) -> bool:
@@ -578,16 +583,20 @@ class FileConnector:
 
     def read(self) -> Iterator[DeliveredFile]:
         for path in self.paths:
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-                    known = known_sha256(path, os.fstat(handle.fileno()))   # hashed tonight, unchanged since
-            except OSError as exc:
-                yield DeliveredFile(name=path.name, sha256=None, size=None, table=None,
-                                    error=f"文件无法读取 (the file could not be read: {scrub_exception(exc)})")
-                continue
-            yield read_bytes(data, path.name, self.spec, sha256=known)
-            del data
+            # the copy the load stage's read-ahead made of this very file (connectors/readahead.py), if any
+            yield take_read_ahead(path, self.spec) or read_file(path, self.spec)
+
+
+def read_file(path: Path, spec: TableSpec) -> DeliveredFile:
+    """One delivered file of a table, read from disk (the file's bytes are freed before it is returned)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+            known = known_sha256(path, os.fstat(handle.fileno()))   # hashed tonight, unchanged since
+    except OSError as exc:
+        return DeliveredFile(name=path.name, sha256=None, size=None, table=None,
+                             error=f"文件无法读取 (the file could not be read: {scrub_exception(exc)})")
+    return read_bytes(data, path.name, spec, sha256=known)
 
 
 def read_bytes(data: bytes, name: str, spec: TableSpec, sha256: str | None = None) -> DeliveredFile:

@@ -42,6 +42,7 @@ from connectors.files import FileConnector
 from connectors.frontdb import FrontDbConnector, snapshot_date
 from connectors.landing import ManifestEntry, delivery_dates, find_delivery, previous_delivery, sha256_file
 from connectors.names import SIMPLE_NAME_RE, name_norm
+from connectors.readahead import PlannedRead
 from connectors.reuse import config_sha, copy_load, reusable_load
 from crosscheck.settings import ColumnSpec, SourcesConfig, TableSpec, load_sources
 
@@ -153,6 +154,30 @@ def load_source(con: duckdb.DuckDBPyConnection, landing: Path, source: str, as_o
     return load_delivery(con, source, delivery.delivery_date, run_date, connectors, as_of=as_of,
                          manifest=delivery.manifest, notes=delivery.notes, sources=cfg, _started=started,
                          _cleared=True, previous=previous_delivery(Path(landing), source, delivery.delivery_date))
+
+
+def plan_reads(con: duckdb.DuckDBPyConnection, landing: Path, as_of: date, run_date: date, *,
+               sources: SourcesConfig | None = None, reuse: bool = True) -> list[PlannedRead]:
+    """The files tonight's ``load_source`` calls will read, in the order they read them (sources in
+    sources.yaml order, tables in spec order, files in delivery order): for the read-ahead
+    (connectors/readahead.py). Left out: front-database sources, sources without a delivery, and, with
+    ``reuse``, deliveries the last load staged byte for byte (those are not read again). A wrong guess costs
+    only time: the loader reads any file the read-ahead does not hold itself."""
+    cfg = sources or load_sources()
+    ensure_audit_tables(con)
+    plan: list[PlannedRead] = []
+    for source, spec in cfg.sources.items():
+        if all(t.front_db is not None for t in spec.tables.values()):
+            continue
+        delivery = find_delivery(Path(landing), source, as_of, spec)
+        if delivery is None:
+            continue
+        if reuse and reusable_load(con, source, run_date, delivery.delivery_date, delivery.files,
+                                   config_sha(cfg, source)) is not None:
+            continue
+        plan.extend(PlannedRead(path, tspec) for table, tspec in spec.tables.items()
+                    for path in delivery.files.get(table, []))
+    return plan
 
 
 def _reuse_earlier_load(con, cfg: SourcesConfig, source: str, as_of: date, run_date: date, delivery,
@@ -277,6 +302,7 @@ def _load_table(con, cfg: SourcesConfig, source: str, table: str, tspec: TableSp
     for delivered in (connector.read() if connector is not None else iter(())):
         fr = _ingest_file(con, source, table, tspec, delivered, by_key, raw_cols, delivery_date, run_date, manifest,
                           previous)
+        delivered.table = None   # its rows are in raw now: free them before the next file is read and staged
         result.files.append(fr)
         if fr.fatal:
             result.rejected.append(f"{fr.name}: {fr.fatal}")

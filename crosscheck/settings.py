@@ -225,6 +225,9 @@ class Thresholds(_Strict):
     fuzzy_link_tables: list[str] = Field(default_factory=lambda: ["cremation"])
     # DuckDB's buffer pool (crosscheck/warehouse.py connect); None keeps DuckDB's default, 80 % of the RAM
     warehouse_memory_limit: str | None = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?\s*(MB|GB|MiB|GiB)$")
+    # connectors/readahead.py: the load stage reads the next delivered file while DuckDB stages the one before;
+    # a file larger than this is read by the loader itself (0: no read-ahead)
+    read_ahead_max_mib: int = Field(default=0, ge=0)
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

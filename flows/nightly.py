@@ -33,7 +33,8 @@ from checks.gx_engine import gx_module
 from checks.validate import engine_for, validate_source
 from connectors.base import scrub_exception
 from connectors.landing import find_delivery, forget_file_hashes
-from connectors.load import load_source
+from connectors.load import load_source, plan_reads
+from connectors.readahead import start_read_ahead, stop_read_ahead
 from crosscheck import auditlog
 from crosscheck.metrics import measured
 from crosscheck.runtime import NightAlreadyRunning, exclusive_night
@@ -106,6 +107,20 @@ def load_task(landing: str, as_of: date, warehouse: str, source: str, full: bool
         result = load_source(con, Path(landing), source, as_of, as_of, reuse=not full)
     return {k: v for k, v in result.items() if k in ("status", "delivery_date", "rows_read", "rows_staged",
                                                        "rows_quarantined", "messages", "reused_from")}
+
+
+@task(name="read-ahead", persist_result=False)
+@scrubbed
+def read_ahead_task(landing: str, as_of: date, warehouse: str, full: bool = False) -> int:
+    """Start reading tonight's delivered files on a background thread, one ahead of the loader
+    (connectors/readahead.py); returns how many files it will offer."""
+    max_bytes = load_thresholds().read_ahead_max_mib << 20
+    if max_bytes <= 0:
+        return 0
+    with connect(Path(warehouse)) as con:
+        plan = plan_reads(con, Path(landing), as_of, as_of, reuse=not full)
+    start_read_ahead(plan, max_bytes)
+    return len(plan)
 
 
 @task(name="validate", persist_result=False, task_run_name="validate-{source}")
@@ -401,7 +416,11 @@ def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, f
 
     _import_check_engine_in_background()
     with _stage("load", as_of, timings, peaks):
-        loads = {s: load_task(landing, run_date, warehouse, s, full) for s in sources}
+        read_ahead = {"planned": read_ahead_task(landing, run_date, warehouse, full)}
+        try:
+            loads = {s: load_task(landing, run_date, warehouse, s, full) for s in sources}
+        finally:
+            read_ahead["served"] = stop_read_ahead()
     with _stage("validate", as_of, timings, peaks):
         status = {s: validate_task(run_date, state, warehouse, s) for s in sources}
         docs = data_docs_task(state, out)
@@ -423,7 +442,7 @@ def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, f
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
         "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks,
-        "link_seconds": link_seconds, **docs,
+        "link_seconds": link_seconds, "read_ahead": read_ahead, **docs,
         "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
     with _stage("report", as_of, timings, peaks):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,19 @@ def test_only_the_roster_is_read_again(two_ways):
     assert "roster" not in reused
     assert reused == set(incremental["sources"]) - {"roster"}, "every unchanged source is reused"
     assert not any(info.get("reused_from") for info in full["sources"].values()), "--full reuses nothing"
+
+
+def test_only_the_roster_is_read_ahead(two_ways):
+    """The read-ahead (connectors/readahead.py) plans exactly the files the load reads: the roster's alone
+    on the incremental night, every delivered file on the full one."""
+    _, incremental, full = two_ways
+    roster = Path(incremental["landing"]) / "roster" / incremental["sources"]["roster"]["delivery_date"].isoformat() \
+        if hasattr(incremental["sources"]["roster"]["delivery_date"], "isoformat") else \
+        Path(incremental["landing"]) / "roster" / str(incremental["sources"]["roster"]["delivery_date"])
+    roster_files = [p for p in roster.iterdir() if p.suffix == ".csv"]
+    assert roster_files
+    assert incremental["read_ahead"] == {"planned": len(roster_files), "served": len(roster_files)}
+    assert full["read_ahead"]["planned"] == full["read_ahead"]["served"] > len(roster_files)
 
 
 def test_same_cases_as_a_full_night(two_ways):
