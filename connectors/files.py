@@ -238,9 +238,14 @@ def read_csv_bytes(data: bytes, name: str, expected_encoding: str = "utf-8", *,
     """Read one delivered CSV file from its bytes (see module docstring). ``columns``: the configured
     column names (see ``_header``); ``sha256``: the bytes' digest when already known."""
     out, body = _decoded(data, name, expected_encoding, sha256)
+    return _csv_from_text(out, body, columns)
+
+
+def _csv_from_text(out: DeliveredFile, body: pa.Buffer | None, columns: Collection[str]) -> DeliveredFile:
+    """The rest of ``read_csv_bytes`` once the file is decoded: ``body`` its UTF-8 text (None: undecodable)."""
     if body is None:
         return out
-    if not data:
+    if not out.size:
         out.error = "文件是空的（0 字节），没有表头也没有数据 (the file is empty: 0 bytes)"
         return out
     first_nl = _find_newline(body)
@@ -596,6 +601,12 @@ def read_file(path: Path, spec: TableSpec) -> DeliveredFile:
     except OSError as exc:
         return DeliveredFile(name=path.name, sha256=None, size=None, table=None,
                              error=f"文件无法读取 (the file could not be read: {scrub_exception(exc)})")
+    if spec.format == "csv":
+        out, body = _decoded(data, path.name, spec.encoding, known)
+        # a GB18030 file's bytes are not needed once decoded: freed before the parse (UTF-8 text is the
+        # bytes themselves, kept alive by ``body``)
+        del data
+        return _csv_from_text(out, body, tuple(spec.columns))
     return read_bytes(data, path.name, spec, sha256=known)
 
 
