@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_run_in_a_fresh_process_starts_and_stops_its_own_server(small_night, tmp_path):
     _, landing, _ = small_night
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "crosscheck.cli", "run", "--landing", str(landing), "--as-of", "2026-11-20",
          "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")],
