@@ -142,28 +142,29 @@ def sha256_bytes(data: bytes | memoryview) -> str:
 _SEEN: dict[tuple, str] = {}
 
 
-def _stat_key(path: Path, st: os.stat_result) -> tuple:
-    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+def stat_key(path: Path, st: os.stat_result) -> tuple:
+    """What makes a file the same file tonight: a file replaced, rewritten or touched has another key."""
+    return (str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
     """The file's SHA-256, remembered for the rest of the night unless the file changed while it was read."""
     path = Path(path).resolve()
     with open(path, "rb") as fh:
-        key = _stat_key(path, os.fstat(fh.fileno()))
+        key = stat_key(path, os.fstat(fh.fileno()))
         if (known := _SEEN.get(key)) is not None:
             return known
         h = hashlib.sha256()
         while block := fh.read(chunk):
             h.update(block)
-    if _stat_key(path, os.stat(path)) == key:
+    if stat_key(path, os.stat(path)) == key:
         _SEEN[key] = h.hexdigest()
     return h.hexdigest()
 
 
 def known_sha256(path: Path, st: os.stat_result) -> str | None:
     """The digest ``sha256_file`` computed tonight for exactly this file (same stat), or None."""
-    return _SEEN.get(_stat_key(Path(path).resolve(), st))
+    return _SEEN.get(stat_key(path, st))
 
 
 def forget_file_hashes() -> None:

@@ -8,9 +8,9 @@ file *i + 1* is read only once the loader has taken file *i*, so at most one fil
 larger than ``read_ahead_max_mib`` (thresholds.yaml) is left for the loader to read itself.
 
 The loader asks for every file through ``FileConnector.read``, which takes the read-ahead's copy when there
-is one for exactly that file (same path, size, modification time and inode as when it was read ahead, same
+is one for exactly that file (the same ``connectors.landing.stat_key`` as when it was read ahead, the same
 table spec) and otherwise reads the file as it always does. The read-ahead never decides anything: it runs
-the same ``read_bytes`` the loader would, so a file read ahead and a file read by the loader give the same
+the same ``read_file`` the loader would, so a file read ahead and a file read by the loader give the same
 ``DeliveredFile``; a read that fails in the background is simply done again by the loader, where its error
 is reported the usual way.
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.base import DeliveredFile
+from connectors.landing import stat_key
 from crosscheck.settings import TableSpec
 
 
@@ -34,13 +35,17 @@ class PlannedRead:
     spec: TableSpec
 
 
-def file_identity(path: Path) -> tuple[int, int, int, int] | None:
-    """(device, inode, size, mtime_ns): a file replaced or rewritten after it was read ahead is not the same."""
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def file_identity(path: Path) -> tuple | None:
+    """``stat_key`` of the file as it is now (None when it is gone): changed since it was read ahead, it differs."""
+    st = _stat(path)
+    return stat_key(path, st) if st is not None else None
 
 
 class ReadAhead:
@@ -106,9 +111,10 @@ class ReadAhead:
                     return
                 if self._next > index:            # the loader is already past it
                     continue
-            identity = file_identity(item.path)
+            st = _stat(item.path)
+            identity = stat_key(item.path, st) if st is not None else None
             result = None
-            if identity is not None and identity[2] <= self.max_bytes:
+            if st is not None and st.st_size <= self.max_bytes:
                 try:
                     result = read_file(item.path, item.spec)
                 except Exception:  # noqa: BLE001 — the loader reads it again and reports the error its way
