@@ -26,12 +26,14 @@ person, with the ID blanked) and saved to linkage/model/fuzzy_model.json; the ni
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from collections import Counter
 from datetime import date
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -45,6 +47,9 @@ from linkage.names import agreement, canonical_many
 MODEL_PATH = Path(__file__).with_name("model") / "fuzzy_model.json"
 UNUSABLE = ("empty", "malformed", "excel_damaged", "bad_check")
 NAME_LEVELS = ("exact", "reading", "fuzzy", "none")
+# The hukou candidates, kept between nights (see _build_candidates), and the key they were built under.
+CANDIDATE_TABLES = ("linked.fuzzy_candidates", "linked.fuzzy_candidate_keys", "linked.fuzzy_candidate_tf")
+CANDIDATE_STATE = "linked.fuzzy_candidate_state"
 
 DEFAULT_SETTINGS = {
     "accept": 0.999,               # posterior from which a fuzzy link is made
@@ -102,12 +107,18 @@ def name_level(a: str, b: str) -> str:
     return "reading" if score >= 0.8 else "fuzzy"
 
 
+def _create(target: str) -> str:
+    """``CREATE OR REPLACE`` of a table named ``target``: a warehouse table when qualified (``linked.x``),
+    a temp table otherwise."""
+    return f"CREATE OR REPLACE {'TABLE' if '.' in target else 'TEMP TABLE'} {target}"
+
+
 def build_name_keys(con, source: str, target: str) -> None:
     """target (canon, kind, key): the blocking keys of every distinct ``canon`` of ``source``, built in SQL.
 
     The same keys as ``name_keys`` (the reference, kept for tests), but only each distinct character goes
     through pypinyin; splitting, masking and joining run in DuckDB list functions (158k names: 0.5 s
-    instead of 3.7 s in Python)."""
+    instead of 3.7 s in Python). ``target`` qualified (``linked.x``) is a warehouse table, else a temp table."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE fz_units AS SELECT canon, regexp_extract_all(canon, "
                 f"'{_UNITS.pattern}') AS units FROM (SELECT DISTINCT canon FROM {source})")
     chars = [c for (c,) in con.execute("SELECT DISTINCT u FROM (SELECT unnest(units) AS u FROM fz_units) "
@@ -115,7 +126,7 @@ def build_name_keys(con, source: str, target: str) -> None:
     con.execute("SET VARIABLE fz_pinyin = map(?::VARCHAR[], ?::VARCHAR[])", [chars, [_char_pinyin(c) for c in chars]])
     try:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {target} AS
+            {_create(target)} AS
             SELECT canon, 'exact' AS kind, canon AS key FROM fz_units
             UNION ALL
             SELECT canon, 'pinyin', array_to_string(list_transform(units,
@@ -145,40 +156,107 @@ def _district_sql(expr: str, districts: list[str]) -> str:
     return f"CASE {cases} END"
 
 
-def _build_candidates(con) -> int:
-    """fz_cand: every hukou person (and roster member without one) with attributes and name keys."""
+def candidate_cache_key(version: str, hukou_fingerprint: str) -> str:
+    """What the hukou candidates are made of besides the districts: the linkage code and configuration
+    version and staging.hukou's content fingerprint (linkage/incremental.py), for ``fuzzy_link``'s cache."""
+    return f"{version}:{hukou_fingerprint}"
+
+
+def _build_candidates(con, cache_key: str | None = None) -> int:
+    """fz_cand2 (every hukou person, and roster member without one, with attributes and canonical name),
+    fz_keys (the name keys of every distinct canonical name) and fz_tf (how many candidates hold each key).
+
+    The hukou part is nearly all the work (2.9 M persons at scale 1, 4 of the fallback's 5 s) and depends
+    only on hukou, the roster's district names and the code. With ``cache_key`` (``candidate_cache_key``)
+    it is kept in the warehouse (linked.fuzzy_candidates, _keys, _tf; linked.fuzzy_candidate_state holds
+    the key it was built under) and used again on the nights that key and the districts do not change,
+    which is most nights: hukou delivers monthly. The roster members without a hukou row are added every
+    night. Keys are a function of the canonical name alone and term frequencies are sums over names, so
+    the union is exactly what one build over all candidates gives."""
     districts = _districts(con)
+    if cache_key is None:
+        hukou = ("fz_hcand", "fz_hkeys", "fz_htf")
+        _build_hukou_candidates(con, districts, *hukou)
+    else:
+        hukou = CANDIDATE_TABLES
+        key = hashlib.sha256(repr((cache_key, districts, duckdb.__version__, version("pypinyin"))).encode()).hexdigest()
+        if not _candidates_cached(con, key):
+            con.execute(f"DROP TABLE IF EXISTS {CANDIDATE_STATE}")
+            # Stored uncompressed: choosing and applying DuckDB's string compression tripled the cost of
+            # writing them (scale 1: 1.2 s instead of 3.3 s; 290 MB instead of 85 MB in the warehouse).
+            con.execute("SET force_compression = 'uncompressed'")
+            try:
+                _build_hukou_candidates(con, districts, *hukou)
+            finally:
+                con.execute("RESET force_compression")
+            con.execute(f"CREATE TABLE {CANDIDATE_STATE} AS SELECT ?::VARCHAR AS cache_key", [key])
+    _add_roster_candidates(con, *hukou)
+    return con.execute("SELECT count(*) FROM fz_cand2").fetchone()[0]
+
+
+def _candidates_cached(con, key: str) -> bool:
+    schema_tables = [t.split(".") for t in (*CANDIDATE_TABLES, CANDIDATE_STATE)]
+    if not all(table_exists(con, schema, name) for schema, name in schema_tables):
+        return False
+    return con.execute(f"SELECT cache_key FROM {CANDIDATE_STATE}").fetchall() == [(key,)]
+
+
+def _build_hukou_candidates(con, districts: list[str], cand: str, keys: str, tf: str) -> None:
+    """cand: one row per hukou person with a usable name; keys: their names' keys; tf: per key, how many of
+    them hold it. Counted per distinct name, never as one row per person and key (at scale 1 that table
+    held 14 M rows and dominated the link stage's memory)."""
     hk = table_columns(con, "staging", "hukou")
     col = lambda c, t="VARCHAR": c if c in hk else f"CAST(NULL AS {t})"  # noqa: E731
-    roster = table_exists(con, "staging", "roster")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE fz_cand AS
-        WITH h AS (
-            SELECT id_norm AS person_id, any_value(name) AS cand_name, any_value({col('birth_date', 'DATE')}) AS birth_date,
-                   any_value({col('person_status')}) AS person_status,
-                   any_value({col('deregistration_date', 'DATE')}) AS deregistration_date,
-                   any_value({_district_sql(col('address'), districts)}) AS district
-            FROM staging.hukou WHERE id_norm IS NOT NULL GROUP BY id_norm)
-        SELECT * FROM h
-        {"" if not roster else '''UNION ALL
-        SELECT id_norm, any_value(name), NULL, NULL, NULL, any_value(district) FROM staging.roster
-        WHERE id_norm IS NOT NULL AND id_norm NOT IN (SELECT person_id FROM h) GROUP BY id_norm'''}""")
-    _with_canonical_names(con, "fz_cand", "cand_name", "fz_cand2")
+        SELECT id_norm AS person_id, any_value(name) AS cand_name, any_value({col('birth_date', 'DATE')}) AS birth_date,
+               any_value({col('person_status')}) AS person_status,
+               any_value({col('deregistration_date', 'DATE')}) AS deregistration_date,
+               any_value({_district_sql(col('address'), districts)}) AS district
+        FROM staging.hukou WHERE id_norm IS NOT NULL GROUP BY id_norm""")
+    _with_canonical_names(con, "fz_cand", "cand_name", cand, keep_name=False)
     con.execute("DROP TABLE fz_cand")
-    build_name_keys(con, "fz_cand2", "fz_keys")
-    n = con.execute("SELECT count(*) FROM fz_cand2").fetchone()[0]
-    # How many candidates hold each key: the term frequency of a name (exact) or its reading (pinyin), and the
-    # size of every block. Counted per distinct name, never as one row per person and key (at scale 1 that
-    # table held 14 M rows and dominated the link stage's memory).
-    con.execute("""CREATE OR REPLACE TEMP TABLE fz_tf AS
-                   SELECT k.kind, k.key, sum(c.n) AS n FROM fz_keys k
-                   JOIN (SELECT canon, count(*) AS n FROM fz_cand2 GROUP BY canon) c USING (canon)
-                   GROUP BY ALL""")
-    return n
+    build_name_keys(con, cand, keys)
+    con.execute(f"""{_create(tf)} AS
+                    SELECT k.kind, k.key, sum(c.n) AS n FROM {keys} k
+                    JOIN (SELECT canon, count(*) AS n FROM {cand} GROUP BY canon) c USING (canon)
+                    GROUP BY ALL""")
 
 
-def _with_canonical_names(con, source: str, name_col: str, target: str) -> None:
-    """target = source + its name's canonical form; nameless rows dropped.
+def _add_roster_candidates(con, cand: str, keys: str, tf: str) -> None:
+    """fz_cand2, fz_keys, fz_tf: the hukou candidates (cand, keys, tf) and the roster members without a
+    hukou row (fz_rcand), with the keys of their names that hukou does not have and their term counts."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE fz_cand AS
+                   SELECT CAST(NULL AS VARCHAR) AS person_id, CAST(NULL AS VARCHAR) AS cand_name, CAST(NULL AS DATE)
+                   AS birth_date, CAST(NULL AS VARCHAR) AS person_status, CAST(NULL AS DATE) AS deregistration_date,
+                   CAST(NULL AS VARCHAR) AS district LIMIT 0""")
+    if table_exists(con, "staging", "roster"):
+        con.execute("""INSERT INTO fz_cand
+                       SELECT id_norm, any_value(name), NULL, NULL, NULL, any_value(district) FROM staging.roster
+                       WHERE id_norm IS NOT NULL
+                         AND id_norm NOT IN (SELECT id_norm FROM staging.hukou WHERE id_norm IS NOT NULL)
+                       GROUP BY id_norm""")
+    _with_canonical_names(con, "fz_cand", "cand_name", "fz_rcand", keep_name=False)
+    con.execute("DROP TABLE fz_cand")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW fz_cand2 AS SELECT * FROM {cand} UNION ALL BY NAME SELECT * FROM fz_rcand")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE fz_rnames AS SELECT DISTINCT canon FROM fz_rcand "
+                f"WHERE canon NOT IN (SELECT canon FROM {keys} WHERE kind = 'exact')")
+    build_name_keys(con, "fz_rnames", "fz_rnkeys")
+    con.execute("DROP TABLE fz_rnames")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW fz_keys AS SELECT * FROM {keys} UNION ALL BY NAME SELECT * FROM fz_rnkeys")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE fz_tf AS
+                    SELECT kind, key, sum(n) AS n FROM (
+                        SELECT kind, key, n FROM {tf}
+                        UNION ALL
+                        SELECT k.kind, k.key, sum(c.n) FROM fz_keys k
+                        JOIN (SELECT canon, count(*) AS n FROM fz_rcand GROUP BY canon) c USING (canon)
+                        GROUP BY ALL)
+                    GROUP BY ALL""")
+
+
+def _with_canonical_names(con, source: str, name_col: str, target: str, keep_name: bool = True) -> None:
+    """target = source + its name's canonical form (without the name itself unless ``keep_name``); nameless
+    rows dropped (``target`` qualified: a warehouse table, else a temp table).
 
     A name of plain Han characters (nearly all) is canonicalised in DuckDB: each distinct character is
     folded once in Python (linkage.names: traditional and variant forms, protected surnames) and the names
@@ -195,14 +273,15 @@ def _with_canonical_names(con, source: str, name_col: str, target: str) -> None:
                                                  columns=["name", "canon"], dtype=object))
     try:
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {target} AS
+            {_create(target)} AS
             WITH canon AS (
                 SELECT name, array_to_string(list_transform(string_split(name, ''),
                        lambda c: coalesce(getvariable('fz_fold')[c], c)), '') AS canon
                 FROM fz_names WHERE {plain}
                 UNION ALL
                 SELECT name, canon FROM fz_canonical_df)
-            SELECT t.*, n.canon FROM {source} t JOIN canon n ON n.name = t.{name_col} WHERE n.canon <> ''""")
+            SELECT t.*{'' if keep_name else f' EXCLUDE ({name_col})'}, n.canon
+            FROM {source} t JOIN canon n ON n.name = t.{name_col} WHERE n.canon <> ''""")
     finally:
         con.unregister("fz_canonical_df")
         con.execute("RESET VARIABLE fz_fold")
@@ -489,9 +568,11 @@ def create_fuzzy_review(con: duckdb.DuckDBPyConnection, *, replace: bool = False
                 "link_agreed VARCHAR, reason VARCHAR)")
 
 
-def fuzzy_link(con: duckdb.DuckDBPyConnection, table: str, model: dict | None = None) -> dict:
+def fuzzy_link(con: duckdb.DuckDBPyConnection, table: str, model: dict | None = None,
+               candidate_key: str | None = None) -> dict:
     """Link the table's records without a usable ID: linked.fuzzy_<table> (accepted) and
-    linked.fuzzy_review (the band below). Returns counts."""
+    linked.fuzzy_review (the band below). Returns counts. With ``candidate_key`` (``candidate_cache_key``)
+    the hukou candidates are kept in the warehouse and used again while the key holds."""
     model = model or load_model()
     settings = model["settings"]
     spec = _table_spec(settings, table)
@@ -506,7 +587,7 @@ def fuzzy_link(con: duckdb.DuckDBPyConnection, table: str, model: dict | None = 
     counts["records"] = _build_records(con, table, spec, training=False)
     if not counts["records"]:
         return counts                  # nothing without an ID tonight: the candidates are not even built
-    n_cand = _build_candidates(con)
+    n_cand = _build_candidates(con, candidate_key)
     if not n_cand:
         return counts
     df = _pairs(con, settings)

@@ -32,9 +32,10 @@ linked by delta).
 
 The probabilistic fallback (fuzzy_link_tables) depends on the whole candidate population (hukou and the
 roster members without a hukou row, their districts, the number of candidates), so it is run again in
-full for those tables; the records it linked last night are relinked as part of the delta (their
-unlinked rows come back, then add_fuzzy_links removes those it links tonight), so it sees exactly the
-records a full link would give it.
+full for those tables (its hukou candidates are kept in the warehouse while hukou, the districts and this
+code do not change: linkage/fuzzy.py, _build_candidates); the records it linked last night are relinked
+as part of the delta (their unlinked rows come back, then add_fuzzy_links removes those it links
+tonight), so it sees exactly the records a full link would give it.
 
 A table is linked in full when: there is no state from an earlier link (first night, or a night that
 stopped half-way: the state is forgotten at the start and saved at the end), the code or configuration

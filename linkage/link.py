@@ -22,7 +22,7 @@ from crosscheck.metrics import timed
 from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
 from crosscheck.warehouse import table_columns, table_exists
 from linkage import incremental
-from linkage.fuzzy import create_fuzzy_review, fuzzy_link
+from linkage.fuzzy import candidate_cache_key, create_fuzzy_review, fuzzy_link
 from linkage.names import agreement_frame
 from linkage.repair import build_repairs, id_key, repairable
 
@@ -89,11 +89,12 @@ def guard_names(con: duckdb.DuckDBPyConnection, table: str, links: str, target: 
         con.unregister("name_verdicts")
 
 
-def add_fuzzy_links(con: duckdb.DuckDBPyConnection, table: str) -> int:
+def add_fuzzy_links(con: duckdb.DuckDBPyConnection, table: str, candidate_key: str | None = None) -> int:
     """Link the table's records without a usable ID probabilistically (linkage/fuzzy.py) and add the accepted
     ones to linked.<table> as link_method 'fuzzy' (link_score = match probability); they leave
-    linked.unlinked. Candidates below the acceptance threshold stay in linked.fuzzy_review."""
-    counts = fuzzy_link(con, table)
+    linked.unlinked. Candidates below the acceptance threshold stay in linked.fuzzy_review. With
+    ``candidate_key`` the hukou candidates are kept in the warehouse for the next night (fuzzy._build_candidates)."""
+    counts = fuzzy_link(con, table, candidate_key=candidate_key)
     if not counts["linked"]:
         return 0
     con.execute(f"""
@@ -155,7 +156,8 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
                 counts[table] = link_table(con, table)
         if table in fuzzy_tables:
             with timed(seconds, f"{table}_fuzzy"):
-                counts[f"{table}_fuzzy"] = add_fuzzy_links(con, table)
+                counts[f"{table}_fuzzy"] = add_fuzzy_links(
+                    con, table, candidate_cache_key(plan.version, plan.fingerprints["hukou"]))
             counts[table] += counts[f"{table}_fuzzy"]
     counts["review"] = con.execute("SELECT count(*) FROM linked.review").fetchone()[0]
     counts["unlinked"] = con.execute("SELECT count(*) FROM linked.unlinked").fetchone()[0]

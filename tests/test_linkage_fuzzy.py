@@ -153,3 +153,112 @@ def test_canonical_names_in_sql_equal_linkage_names():
     got = dict(con.execute("SELECT cand_name, canon FROM out").fetchall())
     assert got == {n: canonical(n) for n in names if n and canonical(n)}
     assert got["張偉"] == "张伟" and got["於小明"] == "於小明"
+
+
+# ---------------------------------------------------------------- the hukou candidates kept between nights
+def _fuzzy_outputs(con) -> tuple:
+    return (sorted(con.execute("SELECT * FROM linked.fuzzy_cremation").fetchall(), key=repr),
+            sorted(con.execute("SELECT * FROM linked.fuzzy_review").fetchall(), key=repr),
+            sorted(con.execute("SELECT * FROM fz_cand2").fetchall(), key=repr),
+            sorted(con.execute("SELECT * FROM fz_keys").fetchall()),
+            sorted(con.execute("SELECT kind, key, n FROM fz_tf").fetchall()))
+
+
+def _counting_builds(monkeypatch) -> list:
+    builds = []
+    real = fuzzy._build_hukou_candidates
+    monkeypatch.setattr(fuzzy, "_build_hukou_candidates", lambda *a: builds.append(a[2]) or real(*a))
+    return builds
+
+
+def _cache_night(hukou, cremation, roster_only=()):
+    """_warehouse plus roster members without a hukou row (name, ID, district)."""
+    con = _warehouse(hukou, cremation)
+    for i, (name, pid, district) in enumerate(roster_only):
+        con.execute("INSERT INTO staging.roster VALUES (?, ?, ?, ?)", [f"R{i}", pid, name, district])
+        con.execute("INSERT INTO linked.household_person VALUES (?, ?, ?, 'member', NULL)", [f"R{i}", pid, name])
+    return con
+
+
+def test_kept_candidates_give_what_a_fresh_build_gives_and_are_built_once(model, monkeypatch):
+    """The second night with the same key reads the hukou candidates from the warehouse instead of building
+    them, and every output (links, review band, candidates, keys, term frequencies) equals a build without
+    the cache. A roster member without a hukou row is a candidate on both nights: 冼瑾萱 only on the roster,
+    twice in hukou elsewhere; the roster-only 冯瑾萱 shares her reading and mask keys but not her name."""
+    hukou = FILLER + [_dead("420881194505050011", "冼瑾萱", "沙洋县", dereg_days=900),
+                      _dead("420881194505050022", "冼瑾萱", "东宝区", dereg_days=900)]
+    roster_only = [("冼瑾萱", "420881194505050033", "钟祥市"), ("冯瑾萱", "420881194505050044", "钟祥市"),
+                   ("张三丰", "420881194505050055", "钟祥市")]
+    cremation = [("冼瑾萱", DEATH, "钟祥市殡仪馆", 1), ("冯谨萱", DEATH, "钟祥市殡仪馆", 2)]
+    builds = _counting_builds(monkeypatch)
+    fresh = _cache_night(hukou, cremation, roster_only)
+    fuzzy.fuzzy_link(fresh, "cremation", model)
+    want = _fuzzy_outputs(fresh)
+    assert builds == ["fz_hcand"]
+    assert ("exact", "冼瑾萱", 3) in want[4] and ("exact", "张三丰", 6) in want[4]   # hukou + roster counted
+
+    con = _cache_night(hukou, cremation, roster_only)
+    fuzzy.create_fuzzy_review(con)
+    for night in range(3):
+        con.execute("DELETE FROM linked.fuzzy_review")
+        counts = fuzzy.fuzzy_link(con, "cremation", model, candidate_key="v1:hukou-a")
+        assert _fuzzy_outputs(con) == want, night
+    assert builds == ["fz_hcand", "linked.fuzzy_candidates"]            # built once, then read
+    assert counts["pairs"] > 0 and (want[0] or want[1])                 # the comparison is not of empty tables
+    roster_ids = {r[0] for r in con.execute("SELECT person_id FROM fz_cand2").fetchall()}
+    assert {"420881194505050033", "420881194505050044"} <= roster_ids
+    assert con.execute("SELECT count(*) FROM linked.fuzzy_candidates WHERE person_id LIKE '4208811945050500_3'"
+                       ).fetchone()[0] == 0                              # roster-only members are never kept
+
+
+def test_kept_candidates_are_rebuilt_when_their_key_or_the_districts_change(model, monkeypatch):
+    hukou = FILLER + [_dead("420881194505050011", "冼瑾萱")]
+    cremation = [("冼瑾萱", DEATH, "钟祥市殡仪馆", 1)]
+    builds = _counting_builds(monkeypatch)
+    con = _cache_night(hukou, cremation)
+    fuzzy.fuzzy_link(con, "cremation", model, candidate_key="v1:hukou-a")
+    fuzzy.fuzzy_link(con, "cremation", model, candidate_key="v1:hukou-a")
+    assert len(builds) == 1
+    fuzzy.fuzzy_link(con, "cremation", model, candidate_key="v1:hukou-b")          # hukou changed
+    assert len(builds) == 2
+    # a new district on the roster changes which district every hukou address falls in
+    con.execute("INSERT INTO staging.roster VALUES ('R9', '420881194505059999', '某人', '掇刀区')")
+    fuzzy.fuzzy_link(con, "cremation", model, candidate_key="v1:hukou-b")
+    assert len(builds) == 3
+    # a kept table that went missing is never trusted
+    con.execute("DROP TABLE linked.fuzzy_candidate_tf")
+    fuzzy.fuzzy_link(con, "cremation", model, candidate_key="v1:hukou-b")
+    assert len(builds) == 4
+    assert con.execute("SELECT person_id FROM linked.fuzzy_cremation").fetchall() == [("420881194505050011",)]
+
+
+def test_the_night_keeps_the_candidates_for_the_next_one():
+    """link_all keys the kept candidates by the linkage version and staging.hukou's fingerprint: a second
+    link of the same warehouse reads them, a changed hukou rebuilds them."""
+    from crosscheck.settings import load_sources
+    from crosscheck.warehouse import connect
+    from linkage.link import link_all
+    from tests.staging_builder import stage
+
+    from crosscheck.idnum import check_digit
+
+    con = connect(":memory:")
+    hukou = [dict(id_number=f"4208811950{k:07d}" + check_digit(f"4208811950{k:07d}"), name=n, birth_date=b,
+                  hukou_no=h, address=a, person_status=s, deregistration_date=d)
+             for k, (_, n, b, h, a, s, d) in enumerate(FILLER[:8])]
+    stage(con, "hukou", hukou, date(2026, 11, 20))
+    stage(con, "roster", [dict(household_id="H1", category="农村低保", management_class="A", name="张三丰",
+                               id_number=hukou[0]["id_number"], relation="户主", household_size=1, monthly_payment=375,
+                               district="钟祥市", township="郢中街道", village="某村", start_date=date(2020, 1, 1))],
+          date(2026, 11, 20))
+    stage(con, "cremation", [dict(name="李四海", id_number=None, death_date=DEATH, funeral_home="钟祥市殡仪馆")],
+          date(2026, 11, 20))
+    link_all(con, load_sources())
+    key = con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall()
+    assert len(key) == 1 and con.execute("SELECT count(*) FROM linked.fuzzy_candidates").fetchone()[0] == 8
+    link_all(con, load_sources())
+    assert con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall() == key
+    stage(con, "hukou", hukou[:7], date(2026, 11, 21))
+    link_all(con, load_sources())
+    assert con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall() != key
+    assert con.execute("SELECT count(*) FROM linked.fuzzy_candidates").fetchone()[0] == 7
