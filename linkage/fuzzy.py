@@ -146,7 +146,9 @@ def _districts(con) -> list[str]:
     if table_exists(con, "staging", "roster"):
         found |= {r[0] for r in con.execute("SELECT DISTINCT district FROM staging.roster "
                                             "WHERE coalesce(district, '') <> ''").fetchall()}
-    return sorted(found, key=len, reverse=True)
+    # longest first (a district's name inside another's matches the longer one), then by name: a set's order
+    # changes from one process to the next, and both the CASE below and the candidates' cache key follow it
+    return sorted(found, key=lambda d: (-len(d), d))
 
 
 def _district_sql(expr: str, districts: list[str]) -> str:

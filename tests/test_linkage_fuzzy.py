@@ -262,3 +262,24 @@ def test_the_night_keeps_the_candidates_for_the_next_one():
     link_all(con, load_sources())
     assert con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall() != key
     assert con.execute("SELECT count(*) FROM linked.fuzzy_candidates").fetchone()[0] == 7
+
+
+def test_district_order_and_so_the_cache_key_are_the_same_in_every_process():
+    """The districts decide the CASE that gives each hukou address its district and are part of the kept
+    candidates' key: their order must not follow a set's, which changes with each process's hash seed
+    (nights are separate processes: the cache was never hit)."""
+    import os
+    import subprocess
+    import sys
+
+    districts = ['屈家岭管理区', '漳河新区', '东宝区', '京山市', '掇刀区', '沙洋县', '钟祥市']
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.execute("CREATE TABLE staging.roster AS SELECT unnest(?::VARCHAR[]) AS district", [districts[::-1]])
+    assert fuzzy._districts(con) == districts           # longest first, then by name
+    code = ("import duckdb; from linkage import fuzzy; con = duckdb.connect(); con.execute('CREATE SCHEMA staging');"
+            f'con.execute("CREATE TABLE staging.roster AS SELECT unnest({districts}) AS district");'
+            "print(fuzzy._districts(con))")
+    for seed in (1, 2):
+        assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip() == str(districts)
