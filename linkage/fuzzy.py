@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from datetime import date
 from functools import lru_cache
-from importlib.metadata import version
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import duckdb
@@ -181,7 +181,8 @@ def _build_candidates(con, cache_key: str | None = None) -> int:
         _build_hukou_candidates(con, districts, *hukou)
     else:
         hukou = CANDIDATE_TABLES
-        key = hashlib.sha256(repr((cache_key, districts, duckdb.__version__, version("pypinyin"))).encode()).hexdigest()
+        key = hashlib.sha256(repr((cache_key, districts, duckdb.__version__, package_version("pypinyin")))
+                             .encode()).hexdigest()
         if not _candidates_cached(con, key):
             con.execute(f"DROP TABLE IF EXISTS {CANDIDATE_STATE}")
             # Stored uncompressed: choosing and applying DuckDB's string compression tripled the cost of
@@ -194,6 +195,11 @@ def _build_candidates(con, cache_key: str | None = None) -> int:
             con.execute(f"CREATE TABLE {CANDIDATE_STATE} AS SELECT ?::VARCHAR AS cache_key", [key])
     _add_roster_candidates(con, *hukou)
     return con.execute("SELECT count(*) FROM fz_cand2").fetchone()[0]
+
+
+def forget_candidates(con) -> None:
+    """The kept hukou candidates are not used again: the next ``fuzzy_link`` with a key builds them anew."""
+    con.execute(f"DROP TABLE IF EXISTS {CANDIDATE_STATE}")
 
 
 def _candidates_cached(con, key: str) -> bool:

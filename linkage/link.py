@@ -22,7 +22,7 @@ from crosscheck.metrics import timed
 from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
 from crosscheck.warehouse import table_columns, table_exists
 from linkage import incremental
-from linkage.fuzzy import candidate_cache_key, create_fuzzy_review, fuzzy_link
+from linkage.fuzzy import candidate_cache_key, create_fuzzy_review, forget_candidates, fuzzy_link
 from linkage.names import agreement_frame
 from linkage.repair import build_repairs, id_key, repairable
 
@@ -119,7 +119,7 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
     roster changed, by delta (linkage/incremental.py: only the records whose person, repair or known-person
     status changed are linked again; the result is the same). counts["mode"][table] says which
     ("full" | "delta"), counts["mode_reason"][table] why, counts["seconds"] the wall time of each step.
-    ``full`` links every table in full."""
+    ``full`` links every table in full and builds the fuzzy fallback's candidates anew."""
     started = time.perf_counter()
     if not table_exists(con, "staging", "hukou"):
         # No hukou ever delivered: members still link, relatives cannot be known (R05 is skipped).
@@ -128,6 +128,8 @@ def link_all(con: duckdb.DuckDBPyConnection, sources: SourcesConfig,
     fuzzy_tables = (thresholds or load_thresholds()).fuzzy_link_tables
     plan = incremental.plan(con, tables, fuzzy_tables, full=full)
     incremental.forget_state(con)            # a night that stops half-way leaves the next one a full link
+    if full:                                 # nothing an earlier night kept is used, the fuzzy candidates included
+        forget_candidates(con)
     delta = [t for t in tables if plan.modes[t] == "delta"]
     if delta:
         incremental.keep_previous(con, tables, delta, fuzzy_tables)

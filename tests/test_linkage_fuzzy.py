@@ -232,9 +232,9 @@ def test_kept_candidates_are_rebuilt_when_their_key_or_the_districts_change(mode
     assert con.execute("SELECT person_id FROM linked.fuzzy_cremation").fetchall() == [("420881194505050011",)]
 
 
-def test_the_night_keeps_the_candidates_for_the_next_one():
+def test_the_night_keeps_the_candidates_for_the_next_one(monkeypatch):
     """link_all keys the kept candidates by the linkage version and staging.hukou's fingerprint: a second
-    link of the same warehouse reads them, a changed hukou rebuilds them."""
+    link of the same warehouse reads them, a full link (``--full``) or a changed hukou rebuilds them."""
     from crosscheck.settings import load_sources
     from crosscheck.warehouse import connect
     from linkage.link import link_all
@@ -256,7 +256,14 @@ def test_the_night_keeps_the_candidates_for_the_next_one():
     link_all(con, load_sources())
     key = con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall()
     assert len(key) == 1 and con.execute("SELECT count(*) FROM linked.fuzzy_candidates").fetchone()[0] == 8
+    builds = []
+    real = fuzzy._build_hukou_candidates
+    monkeypatch.setattr(fuzzy, "_build_hukou_candidates", lambda *a: builds.append(a[2]) or real(*a))
     link_all(con, load_sources())
+    assert con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall() == key
+    assert builds == []                                         # read, not built
+    link_all(con, load_sources(), full=True)                    # crosscheck run --full: built anew
+    assert builds == ["linked.fuzzy_candidates"]
     assert con.execute("SELECT cache_key FROM linked.fuzzy_candidate_state").fetchall() == key
     stage(con, "hukou", hukou[:7], date(2026, 11, 21))
     link_all(con, load_sources())
