@@ -44,6 +44,12 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table]).fetchone()[0])
 
 
+def table_kind(target: str) -> str:
+    """``target`` as a CREATE statement names it: ``TABLE linked.x`` for a qualified name (a table in the
+    warehouse), ``TEMP TABLE x`` for a bare one (an intermediate on the connection)."""
+    return f"TABLE {target}" if "." in target else f"TEMP TABLE {target}"
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
     """The table's column names in their order (empty when there is no such table)."""
     return [r[0] for r in con.execute(

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from pypinyin import Style, lazy_pinyin
 
-from crosscheck.warehouse import table_columns, table_exists
+from crosscheck.warehouse import table_columns, table_exists, table_kind
 from linkage.names import agreement, canonical_many
 
 MODEL_PATH = Path(__file__).with_name("model") / "fuzzy_model.json"
@@ -107,12 +107,6 @@ def name_level(a: str, b: str) -> str:
     return "reading" if score >= 0.8 else "fuzzy"
 
 
-def _create(target: str) -> str:
-    """``CREATE OR REPLACE`` of a table named ``target``: a warehouse table when qualified (``linked.x``),
-    a temp table otherwise."""
-    return f"CREATE OR REPLACE {'TABLE' if '.' in target else 'TEMP TABLE'} {target}"
-
-
 def build_name_keys(con, source: str, target: str) -> None:
     """target (canon, kind, key): the blocking keys of every distinct ``canon`` of ``source``, built in SQL.
 
@@ -126,7 +120,7 @@ def build_name_keys(con, source: str, target: str) -> None:
     con.execute("SET VARIABLE fz_pinyin = map(?::VARCHAR[], ?::VARCHAR[])", [chars, [_char_pinyin(c) for c in chars]])
     try:
         con.execute(f"""
-            {_create(target)} AS
+            CREATE OR REPLACE {table_kind(target)} AS
             SELECT canon, 'exact' AS kind, canon AS key FROM fz_units
             UNION ALL
             SELECT canon, 'pinyin', array_to_string(list_transform(units,
@@ -225,7 +219,7 @@ def _build_hukou_candidates(con, districts: list[str], cand: str, keys: str, tf:
     _with_canonical_names(con, "fz_cand", "cand_name", cand, keep_name=False)
     con.execute("DROP TABLE fz_cand")
     build_name_keys(con, cand, keys)
-    con.execute(f"""{_create(tf)} AS
+    con.execute(f"""CREATE OR REPLACE {table_kind(tf)} AS
                     SELECT k.kind, k.key, sum(c.n) AS n FROM {keys} k
                     JOIN (SELECT canon, count(*) AS n FROM {cand} GROUP BY canon) c USING (canon)
                     GROUP BY ALL""")
@@ -281,7 +275,7 @@ def _with_canonical_names(con, source: str, name_col: str, target: str, keep_nam
                                                  columns=["name", "canon"], dtype=object))
     try:
         con.execute(f"""
-            {_create(target)} AS
+            CREATE OR REPLACE {table_kind(target)} AS
             WITH canon AS (
                 SELECT name, array_to_string(list_transform(string_split(name, ''),
                        lambda c: coalesce(getvariable('fz_fold')[c], c)), '') AS canon

@@ -20,7 +20,7 @@ import duckdb
 
 from crosscheck.metrics import timed
 from crosscheck.settings import SourcesConfig, Thresholds, load_thresholds
-from crosscheck.warehouse import table_columns, table_exists
+from crosscheck.warehouse import table_columns, table_exists, table_kind
 from linkage import incremental
 from linkage.fuzzy import candidate_cache_key, create_fuzzy_review, forget_candidates, fuzzy_link
 from linkage.names import agreement_frame
@@ -57,8 +57,7 @@ def link_table(con: duckdb.DuckDBPyConnection, table: str, records: str | None =
         table=table, id_key=id_key("r"), records=records) if can_repair else "")
     con.execute((SQL / "link_table.sql").read_text(encoding="utf-8").format(
         table=table, repaired=repaired, records=records, target="TEMP TABLE link_unguarded"))
-    guard_names(con, table, "link_unguarded",
-                f"TABLE {target}" if "." in target else f"TEMP TABLE {target}")   # unqualified: a temp table
+    guard_names(con, table, "link_unguarded", table_kind(target))
     con.execute("DROP TABLE IF EXISTS link_unguarded")
     if can_repair:
         list_unlinked(con, table, records)
