@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.load import id_sql, load_delivery, load_source
+from connectors.load import _WS, id_sql, load_delivery, load_source, trimmed
 from connectors.replay import ReplayConnector
 from crosscheck.idnum import check_digit
 from crosscheck.warehouse import connect
@@ -375,6 +375,22 @@ def test_id_sql_matches_macros(con):
         got = con.execute(f"SELECT {clean.replace('?', '$1')}, {status.replace('?', '$1')}, "
                           "id_clean($1), id_status($1)", [value]).fetchall()[0]
         assert got[0] == got[2] and got[1] == got[3], value
+
+
+WHITE = [" ", "\t", "\r", "\n", "\u3000", "\u00a0"]
+TRIM_CASES = [None, "", "a", "王小明", "a b", "王\u3000明", "\u0301", " \u0301", "\u0301 ", "x\u0301",
+              *WHITE, *("".join(p) for p in [WHITE, WHITE[::-1]]),
+              *(w + v for w in WHITE for v in ("王", "12", "王 明")), *(v + w for w in WHITE for v in ("王", "12")),
+              *(w + "王" + w for w in WHITE), "\u2003王", "王\u2003", "\ufeff王"]
+
+
+def test_trimmed_equals_trim_on_white_space(con):
+    # the fast path must give exactly what nullif(trim(x, _WS), '') gives, white space at either end or not
+    got = con.execute(f"SELECT x, {trimmed('x')} AS fast, nullif(trim(x, $1), '') AS plain "
+                      "FROM unnest($2::VARCHAR[]) t(x)", [_WS, TRIM_CASES]).fetchall()
+    assert len(got) == len(TRIM_CASES)
+    assert [(x, fast) for x, fast, _ in got] == [(x, plain) for x, _, plain in got]
+    assert ("\u3000王\u3000", "王") in {(x, fast) for x, fast, _ in got}
 
 
 def test_excel_damage_in_text_and_staging(tmp_path, con):
