@@ -38,15 +38,12 @@ def test_commit_waits_for_the_copy_on_disk_before_it_replaces_the_warehouse(tmp_
     monkeypatch.setattr(workspace.os, "fsync", fsync)
     monkeypatch.setattr(workspace.os, "replace", replace)
     ws = open_workspace(state, out)
-    assert not any(kind == "fsync" and path == str(ws.warehouse) for kind, path in events)  # the copy: not waited on
     with duckdb.connect(str(ws.warehouse)) as con:
         con.execute("UPDATE t SET v = 2")
     assert _value(warehouse_path(state)) == 1          # the warehouse people read is untouched until commit
     copy = str(ws.warehouse)
     ws.commit()
-    synced = events.index(("fsync", copy))
-    replaced = events.index(("replace", copy))
-    assert synced < replaced
+    assert ("fsync", copy) in events[:events.index(("replace", copy))]
     assert _value(warehouse_path(state)) == 2
     assert not (state / workspace.WORK_DIR).exists()
 
