@@ -45,10 +45,17 @@ def run_night(landing: Path, as_of: date, out: Path, state: Path, *, full: bool 
     """Run one night through the Prefect flow; returns the run summary. ``full``: read, validate and link
     every source again even where the warehouse already holds the same delivery."""
     from crosscheck.runtime import configure_prefect, start_temporary_server
+    from crosscheck.settings import ConfigError
 
     configure_prefect(state)
     server_ready = start_temporary_server()
-    from flows.nightly import night  # imported after Prefect is configured, while its server starts
+    # imported after Prefect is configured, while its server starts; Great Expectations is imported on a
+    # background thread while the server finishes starting
+    from flows.nightly import night, warm_check_engine
+    try:
+        warm_check_engine()
+    except ConfigError:               # the night itself reports a broken configuration, stage and file named
+        pass
     if server_ready is not None:
         server_ready()
 
