@@ -495,9 +495,10 @@ def _stage(con, defaults, source: str, table: str, tspec: TableSpec, raw_cols: l
     _exact_duplicates(con, table, raw_cols, accept and not tspec.keep_exact_duplicates)
     inner.append("d._dup_of")
     reasons.append("CASE WHEN _dup_of IS NOT NULL THEN '与' || _dup_of || '完全重复 (exact duplicate row)' END")
-    # The typed rows are a view, not a table: materialising every typed row (1 GB for social insurance at
-    # scale 1) cost more than computing the typed values twice, once for the few rows that fail and once
-    # into staging. Only the failing rows are kept (_bad_<table>), and staging is the rest.
+    # The typed rows are a view, not a table: materialising every typed row (a temp table the shape of
+    # staging.si_contribution holds 1.2 GB at scale 1) cost more than computing the typed values twice, once
+    # for the few rows that fail and once into staging. Only the failing rows are kept (_bad_<table>), and
+    # staging is the rest.
     typed, bad = f"_typed_{table}", f"_bad_{table}"
     drop = ", ".join([f"_t{i}" for i in range(len(tspec.columns))] + ["_dup_of"])
     con.execute(
