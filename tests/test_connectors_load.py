@@ -391,6 +391,9 @@ def test_trimmed_equals_trim_on_white_space(con):
     assert len(got) == len(TRIM_CASES)
     assert [(x, fast) for x, fast, _ in got] == [(x, plain) for x, _, plain in got]
     assert ("\u3000王\u3000", "王") in {(x, fast) for x, fast, _ in got}
+    # any expression, not only a column name: a column the raw table lacks is NULL::VARCHAR
+    assert con.execute(f"SELECT {trimmed('NULL::VARCHAR')}, {trimmed(chr(39) + ' a ' + chr(39) + '::VARCHAR')}"
+                       ).fetchone() == (None, "a")
 
 
 def test_excel_damage_in_text_and_staging(tmp_path, con):
