@@ -44,23 +44,34 @@ def cmd_generate(args) -> int:
 def run_night(landing: Path, as_of: date, out: Path, state: Path, *, full: bool = False) -> dict:
     """Run one night through the Prefect flow; returns the run summary. ``full``: read, validate and link
     every source again even where the warehouse already holds the same delivery."""
-    from crosscheck.runtime import configure_prefect, start_temporary_server
+    from crosscheck.runtime import (configure_prefect, hold_night_lock, holds_night_lock, release_night_lock,
+                                    start_temporary_server)
     from crosscheck.settings import ConfigError
+    from crosscheck.workspace import discard_precopy, start_precopy
 
     configure_prefect(state)
     server_ready = start_temporary_server()
-    # imported after Prefect is configured, while its server starts; Great Expectations is imported on a
-    # background thread while the server finishes starting
-    from flows.nightly import night, warm_check_engine
+    # the night's lock, taken now and handed to the night, lets the warehouse be copied for tonight's
+    # workspace while the server starts and the pipeline is imported (another run holding it: the night
+    # refuses to start, as ever)
+    if hold_night_lock(state):
+        start_precopy(state)
     try:
-        warm_check_engine()
-    except ConfigError:               # the night itself reports a broken configuration, stage and file named
-        pass
-    if server_ready is not None:
-        server_ready()
-
-    return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
-                 state=str(state.resolve()), full=full)
+        # imported after Prefect is configured, while its server starts; Great Expectations is imported on a
+        # background thread while the server finishes starting
+        from flows.nightly import night, warm_check_engine
+        try:
+            warm_check_engine()
+        except ConfigError:           # the night itself reports a broken configuration, stage and file named
+            pass
+        if server_ready is not None:
+            server_ready()
+        return night(landing=str(landing.resolve()), as_of=as_of.isoformat(), out=str(out.resolve()),
+                     state=str(state.resolve()), full=full)
+    finally:
+        if holds_night_lock(state):   # the night never started: its copy goes, then the lock
+            discard_precopy(state)
+            release_night_lock(state)
 
 
 def cmd_run(args) -> int:

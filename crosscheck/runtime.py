@@ -228,19 +228,63 @@ class NightAlreadyRunning(RuntimeError):
     pass
 
 
-@contextmanager
-def exclusive_night(state: Path):
-    """Refuse a second run on the same state folder while one is under way."""
+_HELD_LOCKS: dict[str, object] = {}     # resolved state folder -> lock file taken ahead of its night
+
+
+def _lock_key(state: Path) -> str:
+    return str(Path(state).resolve())
+
+
+def _take_night_lock(state: Path):
     make_private_dir(state)
-    lock_path = state / ".night.lock"
-    handle = open(lock_path, "a+")
+    handle = open(state / ".night.lock", "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
         handle.close()
         raise NightAlreadyRunning(f"another crosscheck run is using {state}; this one was not started") from exc
+    return handle
+
+
+def _let_go(handle) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def hold_night_lock(state: Path) -> bool:
+    """Take the state folder's night lock before the night itself starts, for this process's next night
+    (``exclusive_night`` takes it over instead of locking again). ``crosscheck run`` does, so that it can copy
+    the warehouse while Prefect's server starts (crosscheck/workspace.py ``start_precopy``) with no other run
+    able to touch the state folder. False when another run holds the lock: the night then refuses to start,
+    as it always does."""
+    key = _lock_key(state)
+    if key in _HELD_LOCKS:
+        return True
+    try:
+        _HELD_LOCKS[key] = _take_night_lock(Path(state))
+    except NightAlreadyRunning:
+        return False
+    return True
+
+
+def holds_night_lock(state: Path) -> bool:
+    """Whether this process holds the lock ``hold_night_lock`` took and no night has taken over yet."""
+    return _lock_key(state) in _HELD_LOCKS
+
+
+def release_night_lock(state: Path) -> None:
+    """Let go of a lock ``hold_night_lock`` took that no night took over (the night never started)."""
+    handle = _HELD_LOCKS.pop(_lock_key(state), None)
+    if handle is not None:
+        _let_go(handle)
+
+
+@contextmanager
+def exclusive_night(state: Path):
+    """Refuse a second run on the same state folder while one is under way (the lock this process took
+    ahead with ``hold_night_lock``, if any, is taken over and released at the end)."""
+    handle = _HELD_LOCKS.pop(_lock_key(state), None) or _take_night_lock(Path(state))
     try:
         yield
     finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        _let_go(handle)

@@ -41,7 +41,8 @@ from crosscheck.runtime import NightAlreadyRunning, exclusive_night
 from crosscheck.safety import make_private_dir, mask_ids, private_umask, write_private_text
 from crosscheck.settings import config_dir, load_policy, load_sources, load_thresholds
 from crosscheck.warehouse import connect, table_exists
-from crosscheck.workspace import completed_night, inputs_sha, open_workspace, record_night, warehouse_path
+from crosscheck.workspace import (completed_night, discard_precopy, inputs_sha, open_workspace, record_night,
+                                  warehouse_path)
 from linkage.link import link_all
 from reports.night import source_rows, write_night_report, write_summary
 from reports.stewards import delivery_problems, problem_line, write_dashboard
@@ -261,6 +262,7 @@ def night(landing: str, out: str, state: str, as_of: str | None = None, full: bo
         return _night_once(landing, as_of, out, state, full)
     finally:
         _CURRENT.pop("state", None)
+        discard_precopy(Path(state))      # a copy made ahead that no workspace took, removed under the lock
         lock.__exit__(None, None, None)
 
 

@@ -171,6 +171,7 @@ def test_running_a_complete_night_again_changes_nothing(before_night2):
     _, output = run(base, landing, NIGHT2, base / "reference-out", base / "reference-state")
     assert "already complete" in output
     assert warehouse.read_bytes() == before, "the warehouse file changed"
+    assert not (base / "reference-state" / ".night").exists(), "the copy made ahead was left behind"
     assert differences(reference, night_result(base / "reference-out", base / "reference-state")) == []
     events = [e["event"] for e in auditlog.read(base / "reference-state")]
     assert events[-1] == "night_already_complete"

@@ -58,3 +58,66 @@ def test_a_discarded_night_leaves_the_warehouse_as_it_was(tmp_path):
     ws.discard()
     assert _value(warehouse_path(state)) == 1
     assert not ws.warehouse.exists()
+
+
+def _count_copies(monkeypatch) -> list:
+    copies: list = []
+    real_copy = workspace._copy_file
+    monkeypatch.setattr(workspace, "_copy_file", lambda src, dst: copies.append(dst) or real_copy(src, dst))
+    return copies
+
+
+def test_the_copy_made_ahead_is_the_workspace_when_the_warehouse_did_not_change(tmp_path, monkeypatch):
+    state, out = tmp_path / "state", tmp_path / "out"
+    _warehouse(state, 1)
+    copies = _count_copies(monkeypatch)
+    assert workspace.start_precopy(state)
+    ws = open_workspace(state, out)
+    assert len(copies) == 1                              # the copy made ahead, not a second one
+    assert _value(ws.warehouse) == 1
+    assert oct(ws.warehouse.stat().st_mode & 0o777) == oct(0o600)
+    with duckdb.connect(str(ws.warehouse)) as con:
+        con.execute("UPDATE t SET v = 2")
+    assert _value(warehouse_path(state)) == 1
+    ws.commit()
+    assert _value(warehouse_path(state)) == 2
+
+
+def test_a_copy_made_ahead_of_an_older_warehouse_is_not_used(tmp_path, monkeypatch):
+    """The warehouse replaced after the copy was made (another inode): the workspace copies it again."""
+    state, out = tmp_path / "state", tmp_path / "out"
+    _warehouse(state, 1)
+    copies = _count_copies(monkeypatch)
+    assert workspace.start_precopy(state)
+    workspace._PRECOPIES[str(state.resolve())].done.wait()
+    newer = tmp_path / "newer.duckdb"
+    with duckdb.connect(str(newer)) as con:
+        con.execute("CREATE TABLE t AS SELECT 7 AS v")
+    os.replace(newer, warehouse_path(state))
+    ws = open_workspace(state, out)
+    assert len(copies) == 2
+    assert _value(ws.warehouse) == 7
+
+
+def test_a_copy_made_ahead_of_a_warehouse_written_in_place_is_not_used(tmp_path, monkeypatch):
+    state, out = tmp_path / "state", tmp_path / "out"
+    _warehouse(state, 1)
+    copies = _count_copies(monkeypatch)
+    assert workspace.start_precopy(state)
+    workspace._PRECOPIES[str(state.resolve())].done.wait()
+    stat = warehouse_path(state).stat()
+    _warehouse(state, 5)                                 # the same file, written again
+    os.utime(warehouse_path(state), ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    ws = open_workspace(state, out)
+    assert len(copies) == 2
+    assert _value(ws.warehouse) == 5
+
+
+def test_a_copy_made_ahead_that_no_night_took_is_removed(tmp_path):
+    state = tmp_path / "state"
+    _warehouse(state, 1)
+    assert workspace.start_precopy(state)
+    workspace.discard_precopy(state)
+    assert not (state / workspace.WORK_DIR).exists()
+    assert _value(warehouse_path(state)) == 1
+    assert not workspace.start_precopy(tmp_path / "no-warehouse-yet")
