@@ -38,7 +38,7 @@ from checks.suite import (CheckContext, CheckEngine, CheckResult, SqlCheckEngine
 from connectors.audit import ensure_audit_tables
 from crosscheck.safety import mask_ids
 from crosscheck.settings import SourcesConfig, Thresholds, load_sources, load_thresholds
-from crosscheck.warehouse import fetch_dicts, schema_columns, table_columns
+from crosscheck.warehouse import fetch_dicts, forget_fingerprint, schema_columns, table_columns
 
 USABLE = ("ok",)
 FRESHNESS = "freshness"
@@ -247,6 +247,7 @@ def quarantine_failing_rows(con, source: str, spec, expectations: list[Expectati
             for target in targets:
                 con.execute(f"DELETE FROM staging.{q(target)} s USING _failing f "
                             f"WHERE s._file = f._file AND s._row = f._row")
+                forget_fingerprint(con, "staging", target)
             con.execute("""
                 UPDATE audit.load_files l SET rows_staged = l.rows_staged - c.n,
                        rows_quarantined = l.rows_quarantined + c.n

@@ -1,6 +1,7 @@
 """The DuckDB warehouse: one file per state folder, one schema per data layer."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -71,3 +72,37 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
     cur = con.execute(sql, params or [])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+# --- a table's content fingerprint, kept in its comment ---------------------------------------------------
+
+_FINGERPRINT_KEY = "crosscheck_content_fingerprint"
+
+
+def kept_fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str, rows: int,
+                     columns: list[str]) -> str | None:
+    """The content fingerprint ``keep_fingerprint`` stored in the table's comment, when the table still has
+    exactly ``rows`` rows and ``columns``; else None. A table that was replaced has no comment, and a row
+    deleted or added changes the count; what changes a table otherwise must call ``forget_fingerprint``."""
+    row = con.execute("SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+                      "AND schema_name = ? AND table_name = ?", [schema, table]).fetchone()
+    try:
+        kept = json.loads(row[0]) if row and row[0] else None
+    except ValueError:
+        return None
+    if not isinstance(kept, dict) or _FINGERPRINT_KEY not in kept:
+        return None
+    if kept.get("rows") != rows or kept.get("columns") != list(columns):
+        return None
+    return kept[_FINGERPRINT_KEY]
+
+
+def keep_fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str, fingerprint: str, rows: int,
+                     columns: list[str]) -> None:
+    comment = json.dumps({_FINGERPRINT_KEY: fingerprint, "rows": rows, "columns": list(columns)})
+    con.execute(f'COMMENT ON TABLE {schema}."{table}" IS ' + "'" + comment.replace("'", "''") + "'")
+
+
+def forget_fingerprint(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """The table's content changed in place: its kept fingerprint no longer holds."""
+    con.execute(f'COMMENT ON TABLE {schema}."{table}" IS NULL')

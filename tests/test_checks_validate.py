@@ -215,6 +215,24 @@ def test_codes_and_ranges_quarantine_rows_with_reason_and_keep_accounting(tmp_pa
     assert con.execute("SELECT rows_read, rows_staged, rows_quarantined FROM audit.load_files").fetchall() == [(40, 36, 4)]
 
 
+def test_a_quarantine_forgets_the_kept_content_fingerprint(tmp_path, con):
+    """The link keeps each staging table's content fingerprint in its comment (linkage/incremental.py);
+    rows moved out of staging make it stale, so the quarantine forgets it."""
+    from crosscheck.warehouse import keep_fingerprint, kept_fingerprint, table_columns
+
+    rows = [good_row(i) for i in range(40)]
+    rows[3][1] = "低保户"
+    write_rows(tmp_path, "2024-05-01", rows)
+    load_source(con, tmp_path, "roster", date(2024, 5, 3), date(2024, 5, 3))
+    cols = table_columns(con, "staging", "roster")
+    keep_fingerprint(con, "staging", "roster", "before-the-quarantine", 40, cols)
+    assert kept_fingerprint(con, "staging", "roster", 40, cols) == "before-the-quarantine"
+    assert validate_source(con, "roster", date(2024, 5, 3), date(2024, 5, 3))["status"] == "ok"
+    assert con.execute("SELECT count(*) FROM staging.roster").fetchone()[0] == 39
+    assert con.execute("SELECT comment FROM duckdb_tables() WHERE schema_name = 'staging' "
+                       "AND table_name = 'roster'").fetchone()[0] is None
+
+
 def test_too_many_bad_codes_reject_the_source(tmp_path, con):
     rows = [good_row(i) for i in range(40)]
     for r in rows[:5]:                          # 12.5% > max_row_failure_share 5%

@@ -192,3 +192,43 @@ def test_fuzzy_links_follow_the_roster_by_delta():
         assert counts["mode"]["cremation"] == "delta"
         assert counts["cremation_fuzzy"] == (1 if second is with_rare else 0)
         assert linked_tables(con) == full(second)
+
+
+def test_the_staging_fingerprint_is_kept_and_used_again_only_while_the_table_is_the_same(tmp_path):
+    from linkage.incremental import staging_fingerprint
+
+    con = connect(tmp_path / "w.duckdb")
+    stage(con, "roster", ROSTER, NIGHT1)
+    first = staging_fingerprint(con, "roster")
+    comment = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'roster'").fetchone()[0]
+    assert first in comment
+    # what is kept is what is used: a forged comment with the same count and columns is believed
+    con.execute("COMMENT ON TABLE staging.roster IS " + "'" + comment.replace(first, "kept-value") + "'")
+    assert staging_fingerprint(con, "roster") == "kept-value"
+    # the table replaced by the load (no comment), same rows: the same content fingerprint, computed again
+    stage(con, "roster", ROSTER, NIGHT1)
+    assert staging_fingerprint(con, "roster") == first
+    # replaced with other rows of the same count: another fingerprint
+    stage(con, "roster", [{**r, "name": r["name"] + "一"} for r in ROSTER], NIGHT1)
+    changed = staging_fingerprint(con, "roster")
+    assert changed != first
+    # a row deleted in place (the count changes): computed again, not the kept one
+    con.execute("DELETE FROM staging.roster WHERE rowid = (SELECT min(rowid) FROM staging.roster)")
+    assert staging_fingerprint(con, "roster") not in (first, changed)
+    con.close()
+
+
+def test_nothing_updates_staging_rows_in_place():
+    """The kept fingerprint above is believed while a table's row count and columns are unchanged, which
+    holds because the pipeline replaces staging tables, deletes from them (checks/validate.py, which forgets
+    the fingerprint) and never updates their rows."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"UPDATE\s+staging\.", re.IGNORECASE)
+    offenders = [str(path.relative_to(root)) for folder in ("connectors", "checks", "linkage", "rules", "cases",
+                                                            "reports", "crosscheck", "flows")
+                 for path in (root / folder).rglob("*") if path.suffix in (".py", ".sql")
+                 and pattern.search(path.read_text(encoding="utf-8"))]
+    assert offenders == []
