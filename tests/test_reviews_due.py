@@ -195,3 +195,30 @@ def test_review_night_skipped_when_roster_not_usable(tmp_path):
     assert result["status"] == "skipped" and result["reason"] == "roster: stale (delivery 19 days old)"
     assert not (tmp_path / "reviews_due.csv").exists()
     assert review_line(result) == "not listed tonight 未列出: roster: stale (delivery 19 days old)"
+
+
+def test_the_csv_is_byte_for_byte_what_pandas_wrote(tmp_path):
+    """write_query_csv (DuckDB's CSV writer) against the pandas path it replaced: a DataFrame, every text
+    cell neutralised, ``to_csv(index=False, lineterminator="\\r\\n")``, UTF-8 with BOM; on awkward values."""
+    import duckdb
+
+    from cases.reviews import write_query_csv
+    from crosscheck.safety import neutralise_frame
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA ledger")
+    con.execute("""CREATE TABLE ledger.t (k INTEGER, name VARCHAR, note VARCHAR, due DATE, n INTEGER)""")
+    rows = [(1, "张三", "plain", date(2026, 1, 2), 5), (2, "李,四", 'say "hi"', None, -3),
+            (3, "", "line\nbreak", date(2026, 12, 31), 0), (4, None, "=SUM(A1)", date(2027, 2, 1), None),
+            (5, "-5", "+1", None, 7), (6, "@x", "\ttab", None, 8), (7, "\rcr", " lead and trail ", None, 9),
+            (8, "王\u3000五", "𠀀 rare", None, 10), (9, "'quoted'", "a;b|c", None, 11), (10, "x\r\ny", ",", None, 12)]
+    con.executemany("INSERT INTO ledger.t VALUES (?, ?, ?, ?, ?)", rows)
+    columns = ["k", "name", "note", "due", "n"]
+    path = write_query_csv(con, "t", columns, "k", tmp_path / "t.csv")
+    frame = con.execute("SELECT k, name, note, strftime(due, '%Y-%m-%d') AS due, n FROM ledger.t ORDER BY k").df()
+    expected = ("\ufeff" + neutralise_frame(frame).to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
+    assert path.read_bytes() == expected
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]        # no body or temp file left
+    con.execute("DELETE FROM ledger.t")
+    assert write_query_csv(con, "t", columns, "k", tmp_path / "t.csv").read_bytes() == "\ufeffk,name,note,due,n\r\n".encode()
