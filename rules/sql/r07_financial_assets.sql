@@ -12,13 +12,15 @@ per_household AS (
     FROM accounts a JOIN households h USING (household_id) JOIN params p USING (district)
     GROUP BY a.household_id
 ),
+over_limit AS (SELECT * FROM per_household WHERE total > limit_amount),
+-- each member's accounts described only in the households over their limit (the text is the costly part)
 per_member AS (
     SELECT household_id, person_id, sum(balance) AS member_total, max(_delivery_date) AS delivered,
            max(query_date) AS queried,
            string_agg(coalesce(institution, '') || ' ' || coalesce(account_type, ''), '、'
                       ORDER BY institution, account_type) AS keys,
            any_value(link_method) AS link_method, min(link_score) AS link_score, any_value(link_agreed) AS link_agreed
-    FROM accounts GROUP BY ALL
+    FROM accounts SEMI JOIN over_limit USING (household_id) GROUP BY ALL
 )
 SELECT m.household_id, m.person_id AS member_id, 'bank' AS source, 'bank' AS record_table,
        m.keys AS record_key, m.delivered AS source_as_of,
@@ -28,5 +30,5 @@ SELECT m.household_id, m.person_id AS member_id, 'bank' AS source, 'bank' AS rec
        h.household_size || ' 人 = ' || h.limit_amount || ' 元；本成员 ' || round(m.member_total, 2) ||
        ' 元（bank 查询日 ' || coalesce(strftime(m.queried, '%Y-%m-%d'), '未记录') || '）' AS evidence,
        m.link_method, m.link_score, m.link_agreed
-FROM per_member m JOIN per_household h USING (household_id)
-WHERE h.total > h.limit_amount AND m.member_total > 0;
+FROM per_member m JOIN over_limit h USING (household_id)
+WHERE m.member_total > 0;
