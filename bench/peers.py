@@ -17,8 +17,10 @@ the given state is never opened. Each peer runs in a fresh child process, one af
 peak memory is its own (peak MiB = highest VmRSS sampled every 20 ms during the measured work, less the
 VmRSS just before it; the child's ru_maxrss is kept in the JSON too):
 
-* ours, re-measured: ``linkage.link.link_all`` then ``rules.engine.evaluate_rules`` (with the night's source
-  verdicts from ``audit.source_status``) on the copy, as flows/nightly.py calls them; its flagged
+* ours, re-measured: ``linkage.link.link_all(full=True)`` then ``rules.engine.evaluate_rules`` (with the
+  night's source verdicts from ``audit.source_status``) on the copy, as flows/nightly.py calls them on a
+  first night or with ``--full`` (without ``full`` the copy's own link state would make it a delta link of
+  nothing changed, which is not the work the peers do; until 2026-12-06 it was measured so); its flagged
   households are checked against the night's ``flags.hits``. With ``--splink-tables`` our ``link_table`` is
   also timed on just those tables (after ``link_all``, so ``linked.id_repair`` and
   ``linked.household_person`` exist), the figure Splink is then compared with;
@@ -148,8 +150,8 @@ def child_ours(db: str, as_of: date, subset: list[str]) -> dict:
     status = source_status(con, as_of)
     with RssSampler() as rss:
         started = time.perf_counter()
-        link_all(con, load_sources())
-        link_s = time.perf_counter() - started
+        link_all(con, load_sources(), full=True)      # the whole link, as the peers do: the copy's earlier link
+        link_s = time.perf_counter() - started         # would make it a delta of nothing changed
         started = time.perf_counter()
         evaluate_rules(con, load_policy(), as_of, status)
         flag_s = time.perf_counter() - started

@@ -54,9 +54,10 @@ def run_night(landing: Path, as_of: date, out: Path, state: Path, *, full: bool 
     # the night's lock, taken now and handed to the night, lets the warehouse be copied for tonight's
     # workspace while the server starts and the pipeline is imported (another run holding it: the night
     # refuses to start, as ever)
-    if hold_night_lock(state):
-        start_precopy(state)
+    held = hold_night_lock(state)
     try:
+        if held:
+            start_precopy(state)
         # imported after Prefect is configured, while its server starts; Great Expectations is imported on a
         # background thread while the server finishes starting
         from flows.nightly import night, warm_check_engine

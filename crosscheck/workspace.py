@@ -145,7 +145,7 @@ def start_precopy(state: Path) -> bool:
     """Copy the warehouse for tonight's workspace on a background thread, before the night starts.
 
     ``crosscheck run`` calls it right after taking the night's lock (crosscheck/runtime.py
-    ``hold_night_lock``), while Prefect's temporary server starts and the pipeline is imported: about 7 s in
+    ``hold_night_lock``), while Prefect's temporary server starts and the pipeline is imported: 5-8 s in
     which the disk has nothing to do, against 1.5-7 s for copying and syncing a 1.9 GB warehouse at scale 1
     (the workspace step of an incremental night). ``open_workspace`` waits for the copy and uses it only
     when the warehouse is still the very file that was copied (device, inode, size, modification and
