@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import duckdb
+import pytest
 
 from crosscheck import workspace
 from crosscheck.workspace import open_workspace, warehouse_path
@@ -83,34 +84,35 @@ def test_the_copy_made_ahead_is_the_workspace_when_the_warehouse_did_not_change(
     assert _value(warehouse_path(state)) == 2
 
 
-def test_a_copy_made_ahead_of_an_older_warehouse_is_not_used(tmp_path, monkeypatch):
-    """The warehouse replaced after the copy was made (another inode): the workspace copies it again."""
-    state, out = tmp_path / "state", tmp_path / "out"
-    _warehouse(state, 1)
-    copies = _count_copies(monkeypatch)
-    assert workspace.start_precopy(state)
-    workspace._PRECOPIES[str(state.resolve())].done.wait()
+def _replace_with_another_file(state, tmp_path) -> int:
+    """The warehouse replaced (another inode), as a night's commit does."""
     newer = tmp_path / "newer.duckdb"
     with duckdb.connect(str(newer)) as con:
         con.execute("CREATE TABLE t AS SELECT 7 AS v")
     os.replace(newer, warehouse_path(state))
-    ws = open_workspace(state, out)
-    assert len(copies) == 2
-    assert _value(ws.warehouse) == 7
+    return 7
 
 
-def test_a_copy_made_ahead_of_a_warehouse_written_in_place_is_not_used(tmp_path, monkeypatch):
+def _write_in_place(state, tmp_path) -> int:
+    """The same file written again (its modification time moved on)."""
+    stat = warehouse_path(state).stat()
+    _warehouse(state, 5)
+    os.utime(warehouse_path(state), ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    return 5
+
+
+@pytest.mark.parametrize("change", [_replace_with_another_file, _write_in_place])
+def test_a_copy_made_ahead_of_an_older_warehouse_is_not_used(tmp_path, monkeypatch, change):
+    """The warehouse changed after the copy was made: the workspace copies it again."""
     state, out = tmp_path / "state", tmp_path / "out"
     _warehouse(state, 1)
     copies = _count_copies(monkeypatch)
     assert workspace.start_precopy(state)
     workspace._PRECOPIES[str(state.resolve())].done.wait()
-    stat = warehouse_path(state).stat()
-    _warehouse(state, 5)                                 # the same file, written again
-    os.utime(warehouse_path(state), ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    value = change(state, tmp_path)
     ws = open_workspace(state, out)
     assert len(copies) == 2
-    assert _value(ws.warehouse) == 5
+    assert _value(ws.warehouse) == value
 
 
 def test_a_copy_made_ahead_that_no_night_took_is_removed(tmp_path):
