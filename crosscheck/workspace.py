@@ -127,7 +127,6 @@ def open_workspace(state: Path, out: Path) -> NightWorkspace:
 
 @dataclass
 class _Precopy:
-    thread: threading.Thread | None = None
     copied_from: tuple | None = None        # the warehouse's identity, unchanged from start to end of the copy
     failed: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -173,9 +172,8 @@ def start_precopy(state: Path) -> bool:
         finally:
             precopy.done.set()
 
-    precopy.thread = threading.Thread(target=copy, name="warehouse-precopy", daemon=True)
     _PRECOPIES[key] = precopy
-    precopy.thread.start()
+    threading.Thread(target=copy, name="warehouse-precopy", daemon=True).start()
     return True
 
 
