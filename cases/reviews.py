@@ -93,7 +93,8 @@ def write_query_csv(con: duckdb.DuckDBPyConnection, table: str, columns: list[st
     body = path.with_name(path.name + ".body")
     tmp = path.with_name(path.name + ".tmp")
     try:
-        con.execute(f"COPY (SELECT {select} FROM ledger.{table} ORDER BY {order}) TO '{body}' "
+        target = str(body).replace("'", "''")          # an out folder may have a quote in its name
+        con.execute(f"COPY (SELECT {select} FROM ledger.{table} ORDER BY {order}) TO '{target}' "
                     "(FORMAT csv, HEADER true, NEW_LINE '\\r\\n')")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle, open(body, "rb") as rows:

@@ -214,11 +214,13 @@ def test_the_csv_is_byte_for_byte_what_pandas_wrote(tmp_path):
             (8, "王\u3000五", "𠀀 rare", None, 10), (9, "'quoted'", "a;b|c", None, 11), (10, "x\r\ny", ",", None, 12)]
     con.executemany("INSERT INTO ledger.t VALUES (?, ?, ?, ?, ?)", rows)
     columns = ["k", "name", "note", "due", "n"]
-    path = write_query_csv(con, "t", columns, "k", tmp_path / "t.csv")
+    folder = tmp_path / "it's here"                  # a quote in the output folder's name
+    folder.mkdir()
+    path = write_query_csv(con, "t", columns, "k", folder / "t.csv")
     frame = con.execute("SELECT k, name, note, strftime(due, '%Y-%m-%d') AS due, n FROM ledger.t ORDER BY k").df()
     expected = ("\ufeff" + neutralise_frame(frame).to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
     assert path.read_bytes() == expected
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]        # no body or temp file left
+    assert sorted(p.name for p in folder.iterdir()) == ["t.csv"]          # no body or temp file left
     con.execute("DELETE FROM ledger.t")
-    assert write_query_csv(con, "t", columns, "k", tmp_path / "t.csv").read_bytes() == "\ufeffk,name,note,due,n\r\n".encode()
+    assert write_query_csv(con, "t", columns, "k", folder / "t.csv").read_bytes() == "\ufeffk,name,note,due,n\r\n".encode()
