@@ -107,20 +107,25 @@ def open_workspace(state: Path, out: Path) -> NightWorkspace:
     make_private_dir(state)
     make_private_dir(out)
     finish_interrupted_publish(out)
-    work = state / WORK_DIR
-    copy = work / WAREHOUSE
+    copy = state / WORK_DIR / WAREHOUSE
     main = warehouse_path(state)
     if not _take_precopy(state, main):
-        shutil.rmtree(work, ignore_errors=True)
-        make_private_dir(work)
-        if main.exists():
-            if Path(str(main) + ".wal").exists():
-                _checkpoint(main)
-            _copy_file(main, copy)
+        if main.exists() and Path(str(main) + ".wal").exists():
+            _checkpoint(main)
+        _copy_into_work(state, main)
     partial = out / PARTIAL_OUT
     shutil.rmtree(partial, ignore_errors=True)
     make_private_dir(partial)
     return NightWorkspace(state=state, final_out=out, warehouse=copy, out=partial)
+
+
+def _copy_into_work(state: Path, main: Path) -> None:
+    """An empty work folder (whatever a killed run left there goes) holding a copy of ``main``, if any."""
+    work = state / WORK_DIR
+    shutil.rmtree(work, ignore_errors=True)
+    make_private_dir(work)
+    if main.exists():
+        _copy_file(main, work / WAREHOUSE)
 
 
 # --- the copy made ahead, while the process starts ----------------------------------------------------------
@@ -162,10 +167,7 @@ def start_precopy(state: Path) -> bool:
     def copy() -> None:
         try:
             before = _identity(main)
-            work = state / WORK_DIR
-            shutil.rmtree(work, ignore_errors=True)
-            make_private_dir(work)
-            _copy_file(main, work / WAREHOUSE)
+            _copy_into_work(state, main)
             precopy.copied_from = before if _identity(main) == before else None
         except Exception:  # noqa: BLE001 — the workspace then copies the warehouse itself and reports any error
             precopy.failed = True

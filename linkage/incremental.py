@@ -98,7 +98,7 @@ def staging_fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
     kept = kept_fingerprint(con, "staging", table, n, cols)
     if kept is not None:
         return kept
-    n, h = con.execute(f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM staging."{table}" t').fetchone()
+    h = con.execute(f'SELECT coalesce(sum(hash(t)::HUGEINT), 0) FROM staging."{table}" t').fetchone()[0]
     fingerprint = hashlib.sha256(repr((cols, n, str(h))).encode()).hexdigest()[:16]
     keep_fingerprint(con, "staging", table, fingerprint, n, cols)
     return fingerprint
