@@ -187,6 +187,9 @@ def run_peers(root: Path, scale: float, logs: Path) -> dict:
            "--as-of", AS_OF.isoformat(), "--json", str(out_json)]
     if scale > 0.1:
         cmd += ["--splink-tables", SPLINK_SUBSET]
+    truth = root / "landing.truth"
+    if truth.is_dir():                  # each side's flagged households held against the true cases too
+        cmd += ["--truth", str(truth)]
     run_measured(cmd, logs / "peers.log")
     res = json.loads(out_json.read_text(encoding="utf-8"))[-1]
     ours, analyst, splink = res.get("ours", {}), res.get("analyst", {}), res.get("splink", {})
@@ -200,7 +203,10 @@ def run_peers(root: Path, scale: float, logs: Path) -> dict:
         "analyst_link_flag_s": round(analyst_lf, 2) if analyst_lf else None,
         "analyst_read_s": round(analyst.get("read_s") or 0, 2),
         "analyst_ratio": round(analyst_lf / ours_lf, 2) if analyst_lf and ours_lf else None,
-        "analyst_households": {k: sum(int(r.get(k) or 0) for r in rules) for k in ("both", "only_ours", "only_peer")},
+        "analyst_households": {k: sum(int(r.get(k) or 0) for r in rules if not r.get("skipped"))
+                               for k in ("both", "only_ours", "only_peer", "ours", "peer", "truth", "ours_true",
+                                         "peer_true", "only_ours_true", "only_peer_true")
+                               if all(k in r for r in rules if not r.get("skipped"))},
         "splink_s": round(splink_s, 2) if splink_s else None, "ours_link_same_tables_s": round(ours_subset or 0, 2),
         "splink_ratio": round(splink_s / ours_subset, 2) if splink_s and ours_subset else None,
         "splink_tables": splink.get("tables"), "splink_agreement": splink.get("agreement"),
@@ -308,6 +314,10 @@ def _vs(measured: float | None, target: float | None, unit: str) -> str:
     return f"{text} (≤ {target:,} {unit}: missed by {measured - target:,.1f} {unit}, ×{measured / target:.2f})"
 
 
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.4f}" if whole else "–"
+
+
 def markdown(results: list[dict]) -> str:
     lines = ["| scale | rows delivered | landing MiB | generate | night (whole process) | night peak RSS "
              "(night process; with Prefect server) | DuckDB memory limit | incremental night (roster only) "
@@ -367,8 +377,14 @@ def markdown(results: list[dict]) -> str:
         for r in with_peers:
             p, agree = r["peers"], r["peers"].get("splink_agreement") or {}
             h = p["analyst_households"]
+            households = f"{h['both']} / {h['only_ours']} / {h['only_peer']}"
+            if "truth" in h:          # how many of the households only one side flags are true cases
+                households = (f"{h['both']} / {h['only_ours']} ({h['only_ours_true']} true) / {h['only_peer']} "
+                              f"({h['only_peer_true']} true); precision / recall against the truth: ours "
+                              f"{_share(h['ours_true'], h['ours'])} / {_share(h['ours_true'], h['truth'])}, the "
+                              f"analyst's {_share(h['peer_true'], h['peer'])} / {_share(h['peer_true'], h['truth'])}")
             lines.append(f"| {r['scale']:g} | {p['ours_link_flag_s']} | {p['analyst_link_flag_s']} | {p['analyst_ratio']} "
-                         f"| {h['both']} / {h['only_ours']} / {h['only_peer']} | {p['splink_s']} "
+                         f"| {households} | {p['splink_s']} "
                          f"| {p['ours_link_same_tables_s']} | {p['splink_ratio']} "
                          f"| {agree.get('same_person', 0):,} / {agree.get('different_person', 0):,} / "
                          f"{agree.get('only_ours', 0):,} |")

@@ -8,7 +8,7 @@ Reproduce (scale 0.1):
         --out /tmp/peers/s01/out --state /tmp/peers/s01/state
     python3 -m uv run --group bench python bench/peers.py --state /tmp/peers/s01/state \\
         --out /tmp/peers/s01/out --as-of 2026-11-20 [--json bench/peers_results.json]
-        [--splink-tables bank,tax] [--skip-splink] [--skip-analyst]
+        [--splink-tables bank,tax] [--skip-splink] [--skip-analyst] [--truth /tmp/peers/s01/landing.truth]
 
 (Splink is in the ``bench`` dependency group, hence ``--group bench``.)
 
@@ -26,7 +26,9 @@ VmRSS just before it; the child's ru_maxrss is kept in the JSON too):
   ``linked.household_person`` exist), the figure Splink is then compared with;
 * the analyst (bench/peers_analyst.py): staging tables read into pandas (timed apart), linked by
   ``merge`` on ``id_norm`` with a rapidfuzz name check in a Python loop, rules R01–R09 in pandas; flagged
-  households per rule compared with ours (both / only ours / only analyst's);
+  households per rule compared with ours (both / only ours / only analyst's) and, with ``--truth`` (the
+  generator's ground truth folder), each side's households held against the true cases: how many of the
+  households only one side flags are real, and the look-alike kinds the analyst's false ones fell for;
 * Splink (bench/peers_splink.py): the person tables' records linked to ``linked.household_person`` with the
   tutorial's defaults; its links compared with ours record by record (same record → same person_id).
 
@@ -218,24 +220,59 @@ def child_main(args) -> None:
 
 
 # ---------------------------------------------------------------- comparison
-def rule_agreement(ours: dict, theirs: dict) -> list[dict]:
-    """Per rule: households flagged by both, by ours only, by the peer only."""
+COUNTS = ("ours", "peer", "both", "only_ours", "only_peer")
+TRUE_COUNTS = ("truth", "ours_true", "peer_true", "only_ours_true", "only_peer_true")
+
+
+def read_truth(folder: Path) -> tuple[dict[str, set[str]], dict[tuple[str, str], str]]:
+    """The generator's ground truth (``<landing>.truth``): rule → households with a true case, and
+    (rule, household) → look-alike kind (the traps a false lead falls for)."""
+    import csv
+
+    truth: dict[str, set[str]] = {}
+    with open(folder / "cases.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            truth.setdefault(row["rule"], set()).add(row["household_id"])
+    kinds: dict[tuple[str, str], str] = {}
+    lookalikes = folder / "lookalikes.csv"
+    if lookalikes.exists():
+        with open(lookalikes, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                kinds.setdefault((row["rule"], row["household_id"]), row["kind"])
+    return truth, kinds
+
+
+def rule_agreement(ours: dict, theirs: dict, truth: tuple[dict, dict] | None = None) -> list[dict]:
+    """Per rule: households flagged by both, by ours only, by the peer only; with ``truth`` (read_truth), how
+    many of each are true cases, and the look-alike kinds among the peer's households that are not."""
     rows = []
     for rule in sorted(set(ours) | set(theirs)):
         a, b = ours.get(rule), theirs.get(rule)
         if a is None or b is None:
-            rows.append({"rule": rule, "skipped": True, "ours": None, "peer": None, "both": None,
-                         "only_ours": None, "only_peer": None})
+            rows.append({"rule": rule, "skipped": True, **dict.fromkeys(COUNTS)})
             continue
         a, b = set(a), set(b)
-        rows.append({"rule": rule, "skipped": False, "ours": len(a), "peer": len(b), "both": len(a & b),
-                     "only_ours": len(a - b), "only_peer": len(b - a)})
+        row = {"rule": rule, "skipped": False, "ours": len(a), "peer": len(b), "both": len(a & b),
+               "only_ours": len(a - b), "only_peer": len(b - a)}
+        if truth is not None:
+            real, kinds = truth[0].get(rule, set()), truth[1]
+            row.update(truth=len(real), ours_true=len(a & real), peer_true=len(b & real),
+                       only_ours_true=len((a - b) & real), only_peer_true=len((b - a) & real),
+                       peer_false_kinds=sorted(kinds.get((rule, h), "no look-alike") for h in b - real))
+        rows.append(row)
     return rows
 
 
 def totals(rows: list[dict]) -> dict:
-    keys = ("ours", "peer", "both", "only_ours", "only_peer")
-    return {k: sum(r[k] for r in rows if not r["skipped"]) for k in keys}
+    counted = [r for r in rows if not r["skipped"]]
+    keys = COUNTS + (TRUE_COUNTS if counted and all("truth" in r for r in counted) else ())
+    return {k: sum(r[k] for r in counted) for k in keys}
+
+
+def precision_recall(total: dict, side: str) -> tuple[float | None, float | None]:
+    """Precision and recall of one side (``ours`` or ``peer``) from ``totals`` with the truth counts."""
+    flagged, true = total[side], total[f"{side}_true"]
+    return (true / flagged if flagged else None, true / total["truth"] if total["truth"] else None)
 
 
 def ratio(a, b):
@@ -268,6 +305,9 @@ def peer_rows(res: dict) -> list[dict]:
     if "analyst" in res and "error" not in res["analyst"]:
         an, t = res["analyst"], totals(res["analyst_rules"])
         agree = (f"households: {t['both']:,} both, {t['only_ours']:,} only ours, {t['only_peer']:,} only analyst's")
+        if "truth" in t:
+            agree += (f"; true cases among them: only ours {t['only_ours_true']:,}, only analyst's "
+                      f"{t['only_peer_true']:,}")
         rows += [dict(peer="analyst (pandas + rapidfuzz)", stage="read staging → pandas", seconds=an["read_s"],
                       ours=None, night=None, peak=None, agreement="(ours reads nothing: load stage)"),
                  dict(peer="analyst", stage="link", seconds=an["link_s"], ours=ours["link_s"],
@@ -310,13 +350,22 @@ def main_table(res: dict) -> str:
 
 
 def rules_table(rows: list[dict]) -> str:
-    lines = ["| rule | ours | analyst | both | only ours | only analyst |", "| --- |" + " ---: |" * 5]
+    with_truth = any("truth" in r for r in rows)
+    head = "| rule | ours | analyst | both | only ours | only analyst |"
+    if with_truth:
+        head += " true cases | ours: true | analyst: true | only ours: true | only analyst: true | analyst's false ones |"
+    lines = [head, "| --- |" + " ---: |" * (10 if with_truth else 5) + (" --- |" if with_truth else "")]
     for r in rows:
         if r["skipped"]:
-            lines.append(f"| {r['rule']} | skipped | skipped | – | – | – |")
-        else:
-            lines.append(f"| {r['rule']} | {r['ours']:,} | {r['peer']:,} | {r['both']:,} | {r['only_ours']:,} | "
-                         f"{r['only_peer']:,} |")
+            lines.append(f"| {r['rule']} | skipped | skipped | – | – | – |" + (" – |" * 6 if with_truth else ""))
+            continue
+        line = (f"| {r['rule']} | {r['ours']:,} | {r['peer']:,} | {r['both']:,} | {r['only_ours']:,} | "
+                f"{r['only_peer']:,} |")
+        if with_truth:
+            kinds = {k: r["peer_false_kinds"].count(k) for k in r["peer_false_kinds"]}
+            line += (f" {r['truth']:,} | {r['ours_true']:,} | {r['peer_true']:,} | {r['only_ours_true']:,} | "
+                     f"{r['only_peer_true']:,} | {', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or '–'} |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -332,6 +381,11 @@ def print_report(res: dict) -> None:
     if "analyst_rules" in res:
         print("\nFlagged households per rule, ours (night) against the analyst's:\n")
         print(rules_table(res["analyst_rules"]))
+        t = totals(res["analyst_rules"])
+        if "truth" in t:
+            (op, orc), (ap, arc) = precision_recall(t, "ours"), precision_recall(t, "peer")
+            print(f"\nAgainst the ground truth ({t['truth']:,} true (household, rule) cases): ours precision "
+                  f"{fmt(op, 4)}, recall {fmt(orc, 4)}; the analyst's precision {fmt(ap, 4)}, recall {fmt(arc, 4)}.")
         an = res["analyst"]
         print(f"\nAnalyst: name check fuzz.ratio ≥ {an['name_min_ratio']} on ID-matched pairs; no ID repair, no "
               f"fuzzy fallback. Links: {sum(v for k, v in an['links'].items() if k != 'household_person'):,}.")
@@ -403,7 +457,9 @@ def run_peers(args) -> dict:
         if not args.skip_analyst:
             res["analyst"] = {**run_child("analyst", db, as_of, []), "name_min_ratio": NAME_MIN_RATIO}
             if "flagged" in res["analyst"]:
-                res["analyst_rules"] = rule_agreement(facts["flagged"], res["analyst"].pop("flagged"))
+                truth = read_truth(Path(args.truth)) if args.truth else None
+                res["analyst_rules"] = rule_agreement(facts["flagged"], res["analyst"].pop("flagged"), truth)
+                res["truth"] = str(Path(args.truth).resolve()) if args.truth else None
         if not args.skip_splink:
             res["splink"] = {**run_child("splink", db, as_of, tables), "predict_at": PREDICT_AT,
                              "caveat": BYTE_CAVEAT}
@@ -425,6 +481,8 @@ def parse_args():
     parser.add_argument("--splink-tables", help="comma-separated subset of person tables for Splink")
     parser.add_argument("--skip-analyst", action="store_true")
     parser.add_argument("--skip-splink", action="store_true")
+    parser.add_argument("--truth", help="the generator's ground truth folder (<landing>.truth): each side's flagged "
+                                        "households are also held against the true cases")
     parser.add_argument("--child", choices=["ours", "analyst", "splink"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--tables", help=argparse.SUPPRESS)

@@ -180,3 +180,30 @@ def test_analyst_agrees_with_our_rules_on_a_generated_night(generated_night):
         assert theirs == mine, (rule, sorted(mine - theirs), sorted(theirs - mine))
     for rule in ("R01", "R02", "R05", "R08", "R09"):      # the comparison compared something
         assert ours.get(rule, set()) - apart, rule
+
+
+def test_peer_households_are_held_against_the_ground_truth(tmp_path):
+    """bench/peers.py --truth: of the households each side flags, how many are true cases, and which look-alikes
+    the peer's false ones fell for; precision and recall per side from the totals."""
+    import peers
+
+    (tmp_path / "cases.csv").write_text("household_id,rule,member_id,detail\nH1,R01,a,x\nH2,R01,b,x\nH3,R02,c,x\n",
+                                        encoding="utf-8")
+    (tmp_path / "lookalikes.csv").write_text("household_id,rule,member_id,kind\nH9,R01,d,wrong_person_id\n",
+                                             encoding="utf-8")
+    rows = peers.rule_agreement({"R01": ["H1", "H2"], "R02": [], "R03": None},
+                                {"R01": ["H1", "H8", "H9"], "R02": ["H3"], "R03": ["H5"]},
+                                peers.read_truth(tmp_path))
+    r01, r02, r03 = rows
+    assert r01 == {"rule": "R01", "skipped": False, "ours": 2, "peer": 3, "both": 1, "only_ours": 1, "only_peer": 2,
+                   "truth": 2, "ours_true": 2, "peer_true": 1, "only_ours_true": 1, "only_peer_true": 0,
+                   "peer_false_kinds": ["no look-alike", "wrong_person_id"]}
+    assert (r02["only_peer"], r02["only_peer_true"], r02["peer_false_kinds"]) == (1, 1, [])
+    assert r03["skipped"]
+    total = peers.totals(rows)
+    assert (total["truth"], total["ours_true"], total["peer_true"]) == (3, 2, 2)
+    assert peers.precision_recall(total, "ours") == (1.0, 2 / 3)
+    assert peers.precision_recall(total, "peer") == (0.5, 2 / 3)
+    assert "wrong_person_id 1" in peers.rules_table(rows)
+    # without the truth, the comparison is what it was
+    assert "truth" not in peers.totals(peers.rule_agreement({"R01": ["H1"]}, {"R01": ["H1"]}))
