@@ -371,7 +371,8 @@ def markdown(results: list[dict]) -> str:
     if with_peers:
         lines += ["", "Peers in the same run (bench/peers.py; ratio = peer seconds / ours, above 1 = slower than ours):",
                   "", "| scale | ours: link + flag s | analyst (pandas + rapidfuzz): link + flag s | ratio "
-                  "| analyst's flagged households: both / only ours / only analyst's | Splink defaults: train + predict s "
+                  "| analyst's flagged households: both / only ours / only analyst's (true cases among them, from the "
+                  "generator's truth) | Splink defaults: train + predict s "
                   "| ours on the same tables s | ratio | Splink links: same person / another person / only ours |",
                   "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
         for r in with_peers:
