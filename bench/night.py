@@ -197,16 +197,14 @@ def run_peers(root: Path, scale: float, logs: Path) -> dict:
     ours_subset = sum((ours.get("subset_link_s") or {}).values()) if res.get("splink_subset") else ours.get("link_s")
     analyst_lf = (analyst.get("link_s") or 0) + (analyst.get("flag_s") or 0)
     splink_s = sum(splink.get(k) or 0 for k in ("prepare_s", "train_s", "predict_s"))
-    rules = res.get("analyst_rules") or []
     return {
         "ours_link_flag_s": round(ours_lf, 2),
         "analyst_link_flag_s": round(analyst_lf, 2) if analyst_lf else None,
         "analyst_read_s": round(analyst.get("read_s") or 0, 2),
         "analyst_ratio": round(analyst_lf / ours_lf, 2) if analyst_lf and ours_lf else None,
-        "analyst_households": {k: sum(int(r.get(k) or 0) for r in rules if not r.get("skipped"))
-                               for k in ("both", "only_ours", "only_peer", "ours", "peer", "truth", "ours_true",
-                                         "peer_true", "only_ours_true", "only_peer_true")
-                               if all(k in r for r in rules if not r.get("skipped"))},
+        # bench/peers.py's totals over the rules it evaluated (with the truth counts when it had the truth)
+        "analyst_households": res.get("analyst_totals") or dict.fromkeys(("both", "only_ours", "only_peer"), 0),
+        "against_truth": res.get("against_truth"),
         "splink_s": round(splink_s, 2) if splink_s else None, "ours_link_same_tables_s": round(ours_subset or 0, 2),
         "splink_ratio": round(splink_s / ours_subset, 2) if splink_s and ours_subset else None,
         "splink_tables": splink.get("tables"), "splink_agreement": splink.get("agreement"),
@@ -314,8 +312,8 @@ def _vs(measured: float | None, target: float | None, unit: str) -> str:
     return f"{text} (≤ {target:,} {unit}: missed by {measured - target:,.1f} {unit}, ×{measured / target:.2f})"
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{part / whole:.4f}" if whole else "–"
+def _share(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "–"
 
 
 def markdown(results: list[dict]) -> str:
@@ -379,11 +377,11 @@ def markdown(results: list[dict]) -> str:
             p, agree = r["peers"], r["peers"].get("splink_agreement") or {}
             h = p["analyst_households"]
             households = f"{h['both']} / {h['only_ours']} / {h['only_peer']}"
-            if "truth" in h:          # how many of the households only one side flags are true cases
+            if p.get("against_truth"):   # how many of the households only one side flags are true cases
+                (op, orc), (ap, arc) = p["against_truth"]["ours"], p["against_truth"]["analyst"]
                 households = (f"{h['both']} / {h['only_ours']} ({h['only_ours_true']} true) / {h['only_peer']} "
                               f"({h['only_peer_true']} true); precision / recall against the truth: ours "
-                              f"{_share(h['ours_true'], h['ours'])} / {_share(h['ours_true'], h['truth'])}, the "
-                              f"analyst's {_share(h['peer_true'], h['peer'])} / {_share(h['peer_true'], h['truth'])}")
+                              f"{_share(op)} / {_share(orc)}, the analyst's {_share(ap)} / {_share(arc)}")
             lines.append(f"| {r['scale']:g} | {p['ours_link_flag_s']} | {p['analyst_link_flag_s']} | {p['analyst_ratio']} "
                          f"| {households} | {p['splink_s']} "
                          f"| {p['ours_link_same_tables_s']} | {p['splink_ratio']} "

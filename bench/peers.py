@@ -382,8 +382,8 @@ def print_report(res: dict) -> None:
         print("\nFlagged households per rule, ours (night) against the analyst's:\n")
         print(rules_table(res["analyst_rules"]))
         t = totals(res["analyst_rules"])
-        if "truth" in t:
-            (op, orc), (ap, arc) = precision_recall(t, "ours"), precision_recall(t, "peer")
+        if "against_truth" in res:
+            (op, orc), (ap, arc) = res["against_truth"]["ours"], res["against_truth"]["analyst"]
             print(f"\nAgainst the ground truth ({t['truth']:,} true (household, rule) cases): ours precision "
                   f"{fmt(op, 4)}, recall {fmt(orc, 4)}; the analyst's precision {fmt(ap, 4)}, recall {fmt(arc, 4)}.")
         an = res["analyst"]
@@ -460,6 +460,10 @@ def run_peers(args) -> dict:
                 truth = read_truth(Path(args.truth)) if args.truth else None
                 res["analyst_rules"] = rule_agreement(facts["flagged"], res["analyst"].pop("flagged"), truth)
                 res["truth"] = str(Path(args.truth).resolve()) if args.truth else None
+                res["analyst_totals"] = total = totals(res["analyst_rules"])
+                if "truth" in total:
+                    res["against_truth"] = {"ours": precision_recall(total, "ours"),
+                                            "analyst": precision_recall(total, "peer")}
         if not args.skip_splink:
             res["splink"] = {**run_child("splink", db, as_of, tables), "predict_at": PREDICT_AT,
                              "caveat": BYTE_CAVEAT}
