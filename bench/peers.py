@@ -303,7 +303,7 @@ def peer_rows(res: dict) -> list[dict]:
                          night=night_lf, peak=ours["peak_delta_mib"],
                          agreement=f"flagged households vs the night's flags.hits: {same}"))
     if "analyst" in res and "error" not in res["analyst"]:
-        an, t = res["analyst"], totals(res["analyst_rules"])
+        an, t = res["analyst"], res["analyst_totals"]
         agree = (f"households: {t['both']:,} both, {t['only_ours']:,} only ours, {t['only_peer']:,} only analyst's")
         if "truth" in t:
             agree += (f"; true cases among them: only ours {t['only_ours_true']:,}, only analyst's "
@@ -381,7 +381,7 @@ def print_report(res: dict) -> None:
     if "analyst_rules" in res:
         print("\nFlagged households per rule, ours (night) against the analyst's:\n")
         print(rules_table(res["analyst_rules"]))
-        t = totals(res["analyst_rules"])
+        t = res["analyst_totals"]
         if "against_truth" in res:
             (op, orc), (ap, arc) = res["against_truth"]["ours"], res["against_truth"]["analyst"]
             print(f"\nAgainst the ground truth ({t['truth']:,} true (household, rule) cases): ours precision "
