@@ -130,7 +130,10 @@ def run_measured(cmd: list[str], log: Path, env_extra: dict | None = None) -> di
                          f"{MEMORY_GUARD:.0%} of the {avail:,.0f} MiB available")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}; see {log}")
-    return {"seconds": seconds, "peak_mib": round(usage.ru_maxrss / 1024), "tree_peak_mib": round(tree_peak[0] / 1024)}
+    # user + system time of the process and of every descendant it (or they) waited for: the night, Prefect's
+    # server, the workbook helper and Chromium
+    return {"seconds": seconds, "peak_mib": round(usage.ru_maxrss / 1024), "tree_peak_mib": round(tree_peak[0] / 1024),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
 
 
 # A fixed amount of work, timed before each scale: this machine's speed varies from session to session (the
@@ -154,6 +157,14 @@ def machine_reference() -> dict:
     return {"python_loop_s": float(out[0]), "duckdb_hash_s": float(out[1])}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (the affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def crosscheck(*args: str) -> list[str]:
     return [sys.executable, "-m", "crosscheck.cli", *args]
 
@@ -165,8 +176,9 @@ def run_night(landing: Path, run_date: date, out: Path, state: Path, logs: Path,
     measured = run_measured(cmd, logs / f"night-{state.name}-{run_date}{'-full' if full else ''}.log", env)
     summary = json.loads((out / "run_summary.json").read_text(encoding="utf-8"))
     rows = sum(int(s.get("rows_read") or 0) for s in summary["sources"].values())
+    stage_cpu = summary.get("stage_cpu_s") or {}
     stages = {name: {"seconds": secs, "peak_mib": summary.get("stage_peak_mib", {}).get(name),
-                     "rows_per_s": round(rows / secs) if secs else None}
+                     "cpu_s": stage_cpu.get(name), "rows_per_s": round(rows / secs) if secs else None}
               for name, secs in summary["stages"].items()}
     reused = sorted(s for s, info in summary["sources"].items() if info.get("reused_from"))
     # wait4's ru_maxrss is the kernel's high-water mark at exit, which the per-stage reset (crosscheck/metrics.py)
@@ -174,6 +186,8 @@ def run_night(landing: Path, run_date: date, out: Path, state: Path, logs: Path,
     measured["peak_mib"] = max([measured["peak_mib"], *(st["peak_mib"] or 0 for st in stages.values())])
     return {**measured, "rows_read": rows, "stages": stages, "stage_seconds_sum": round(sum(summary["stages"].values()), 2),
             "outside_stages_s": round(measured["seconds"] - sum(summary["stages"].values()), 2),
+            "outside_stages_cpu_s": (round(measured["cpu_s"] - sum(stage_cpu.values()), 2)
+                                     if stage_cpu and measured.get("cpu_s") is not None else None),
             "sources_reused": reused, "link_modes": (summary.get("links") or {}).get("mode")}
 
 
@@ -244,6 +258,7 @@ def run_scale(scale: float, base: Path, *, seed: int, incremental: bool, verify:
                     "warehouse_memory_limit": memory_limit or default_memory_limit()}
     env = {"CROSSCHECK_CONFIG": str(config_with_memory_limit(root, memory_limit))} if memory_limit else None
     result["machine_reference"] = machine_reference()
+    result["cores"] = usable_cores()
     step = "generate"
     try:
         result["generate"] = run_measured(crosscheck("generate", "--out", str(landing), "--as-of", AS_OF.isoformat(),
@@ -312,6 +327,51 @@ def _vs(measured: float | None, target: float | None, unit: str) -> str:
     return f"{text} (≤ {target:,} {unit}: missed by {measured - target:,.1f} {unit}, ×{measured / target:.2f})"
 
 
+def _cpu(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "–"
+
+
+def _cpu_floor(run: dict, cores: int | None) -> str:
+    """'; CPU 161.0 s ÷ 2 cores = 80.5 s' for a run measured with its CPU time, else ''."""
+    if run.get("cpu_s") is None or not cores:
+        return ""
+    return f"; CPU {run['cpu_s']:,.1f} s ÷ {cores} cores = {run['cpu_s'] / cores:,.1f} s"
+
+
+# a stage's CPU seconds above this share of (wall seconds × cores) count as bound by the processor
+CPU_BOUND_SHARE = 0.75
+
+
+def bound_lines(r: dict) -> list[str]:
+    """One line per missed time target of scale ``r``: by how much, whether the CPU work alone rules the
+    target out on this machine's cores, and the stages that take the most CPU (each with its share of the
+    cores while it ran). Figures only, from the run; nothing is assumed."""
+    t, cores, lines = TARGETS.get(r["scale"], {}), r.get("cores"), []
+    for key, target_key, label in (("night", "night_s", "night"), ("incremental", "incremental_s", "incremental night")):
+        run, target = r.get(key), t.get(target_key)
+        if not run or target is None or run["seconds"] <= target or run.get("cpu_s") is None or not cores:
+            continue
+        floor = run["cpu_s"] / cores
+        if floor > target:
+            verdict = (f"the work alone is {run['cpu_s']:,.1f} s of CPU, at least {floor:,.1f} s on {cores} cores: "
+                       f"{floor - target:,.1f} s over the target before any waiting, so only less work can meet it")
+        else:
+            verdict = (f"the work is {run['cpu_s']:,.1f} s of CPU, {floor:,.1f} s on {cores} cores: the cores were "
+                       f"idle for {run['seconds'] - floor:,.1f} s of the night's {run['seconds']:,.1f} s, so more "
+                       "overlap could come closer")
+        staged = sorted(((name, st) for name, st in run["stages"].items() if st.get("cpu_s") is not None),
+                        key=lambda item: -item[1]["cpu_s"])[:3]
+        parts = [f"{name} {st['cpu_s']:,.1f} s of CPU in {st['seconds']:,.1f} s "
+                 f"({'CPU-bound' if st['cpu_s'] >= CPU_BOUND_SHARE * cores * st['seconds'] else 'not CPU-bound'}, "
+                 f"{st['cpu_s'] / st['seconds'] if st['seconds'] else 0:.2f} of {cores} cores)" for name, st in staged]
+        if run.get("outside_stages_cpu_s") is not None:
+            parts.append(f"outside the stages (start-up, Prefect's server, exit) {run['outside_stages_cpu_s']:,.1f} s "
+                         f"of CPU in {run['outside_stages_s']:,.1f} s")
+        lines.append(f"- scale {r['scale']:g}, {label}: {run['seconds']:,.1f} s against {target:,} s; {verdict}. "
+                     f"Most CPU: {'; '.join(parts)}.")
+    return lines
+
+
 def _share(value: float | None) -> str:
     return f"{value:.4f}" if value is not None else "–"
 
@@ -330,10 +390,10 @@ def markdown(results: list[dict]) -> str:
         lines.append(
             f"| {r['scale']:g} | {r['night']['rows_read']:,} | {r['landing_mib']:,} "
             f"| {_vs(r['generate']['seconds'], t.get('generate_s'), 's')} "
-            f"| {_vs(r['night']['seconds'], t.get('night_s'), 's')} "
+            f"| {_vs(r['night']['seconds'], t.get('night_s'), 's')}{_cpu_floor(r['night'], r.get('cores'))} "
             f"| {_vs(r['night']['peak_mib'], t.get('night_peak_mib'), 'MiB')}; {r['night']['tree_peak_mib']:,} MiB "
             f"| {r.get('warehouse_memory_limit') or 'DuckDB default'} "
-            f"| {_vs(inc['seconds'], t.get('incremental_s'), 's') if inc else '–'} "
+            f"| {_vs(inc['seconds'], t.get('incremental_s'), 's') + _cpu_floor(inc, r.get('cores')) if inc else '–'} "
             f"| {({True: 'yes', False: 'NO'}).get(r.get('incremental_same_cases'), 'not checked')} |")
     lines += [f"\nScale {r['scale']:g} stopped at {r['stopped']}" for r in results
               if r.get("stopped") and not r.get("skipped")]
@@ -344,8 +404,9 @@ def markdown(results: list[dict]) -> str:
                   + ", ".join(f"scale {r['scale']:g}: Python loop {r['machine_reference']['python_loop_s']} s, "
                               f"DuckDB hash {r['machine_reference']['duckdb_hash_s']} s" for r in refs)]
     stages = [s for s in results[0].get("night", {}).get("stages", {})] if not results[0].get("skipped") else []
-    lines += ["", "Per stage of the full night: wall seconds / the stage's peak RSS in MiB / delivered rows per second "
-              "(incremental night in brackets: seconds).", "",
+    lines += ["", "Per stage of the full night: wall seconds / CPU seconds (user + system, the night process and the "
+              "helpers it waited for) / the stage's peak RSS in MiB / delivered rows per second (incremental night "
+              "in brackets: wall / CPU seconds).", "",
               "| scale | " + " | ".join(stages) + " | outside the stages |",
               "| ---: | " + " | ".join("---:" for _ in stages) + " | ---: |"]
     for r in results:
@@ -358,13 +419,19 @@ def markdown(results: list[dict]) -> str:
             # rows per second of a stage that took almost no time (a full night's empty workspace step) says
             # nothing about its speed
             rate = f"{st.get('rows_per_s') or 0:,}" if st.get("seconds", 0) >= MIN_RATE_SECONDS else "–"
-            cell = f"{st.get('seconds', 0):.1f} / {st.get('peak_mib') or 0:,} / {rate}"
+            cell = f"{st.get('seconds', 0):.1f} / {_cpu(st.get('cpu_s'))} / {st.get('peak_mib') or 0:,} / {rate}"
             if s in inc:
-                cell += f" ({inc[s]['seconds']:.1f})"
+                cell += f" ({inc[s]['seconds']:.1f} / {_cpu(inc[s].get('cpu_s'))})"
             cells.append(cell)
-        outside = f"{r['night']['outside_stages_s']:.1f}" + (f" ({r['incremental']['outside_stages_s']:.1f})"
-                                                              if r.get("incremental") else "")
+        outside = (f"{r['night']['outside_stages_s']:.1f} / {_cpu(r['night'].get('outside_stages_cpu_s'))}"
+                   + (f" ({r['incremental']['outside_stages_s']:.1f} / "
+                      f"{_cpu(r['incremental'].get('outside_stages_cpu_s'))})" if r.get("incremental") else ""))
         lines.append(f"| {r['scale']:g} | " + " | ".join(cells) + f" | {outside} |")
+    bounds = [line for r in results if not r.get("skipped") for line in bound_lines(r)]
+    if bounds:
+        lines += ["", "What bounds each missed time target, from the same runs: the night's CPU seconds (the night "
+                  "process, Prefect's server, the workbook helper and Chromium) divided by the cores are the least "
+                  "wall time any overlap of the same work could reach.", "", *bounds]
     with_peers = [r for r in results if r.get("peers")]
     if with_peers:
         lines += ["", "Peers in the same run (bench/peers.py; ratio = peer seconds / ours, above 1 = slower than ours):",

@@ -1,8 +1,13 @@
-"""Wall time and peak resident memory of each stage of the night, for the summary and the benchmark.
+"""Wall time, CPU time and peak resident memory of each stage of the night, for the summary and the benchmark.
 
 Peak memory per stage comes from the kernel's high-water mark (VmHWM in /proc/self/status), which
 ``/proc/self/clear_refs`` resets at the start of each stage; DuckDB allocates inside this process, so its
 memory is counted. Where /proc is not writable the figure is the process's peak so far (an upper bound).
+
+CPU time is user + system time of this process (every thread: DuckDB's workers, the read-ahead) and of the
+child processes it has waited for (the workbook helper, Chromium), so a stage whose CPU seconds approach
+its wall seconds times the cores was bound by the processor, not by waiting. A child still running when the
+stage ends (Prefect's temporary server) is counted only once it has been waited for, outside the stages.
 """
 from __future__ import annotations
 
@@ -35,6 +40,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system seconds of this process and of its children waited for, so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 @contextmanager
 def timed(seconds: dict, name: str):
     """Record the block's wall seconds in ``seconds[name]``."""
@@ -46,11 +57,15 @@ def timed(seconds: dict, name: str):
 
 
 @contextmanager
-def measured(seconds: dict, peak_mib: dict, name: str):
-    """Record the block's wall seconds in ``seconds[name]`` and its peak RSS in ``peak_mib[name]``."""
+def measured(seconds: dict, peak_mib: dict, name: str, cpu_s: dict | None = None):
+    """Record the block's wall seconds in ``seconds[name]``, its peak RSS in ``peak_mib[name]`` and, with
+    ``cpu_s``, its CPU seconds (``cpu_seconds``) in ``cpu_s[name]``."""
     _reset_peak()
+    cpu_before = cpu_seconds()
     try:
         with timed(seconds, name):
             yield
     finally:
         peak_mib[name] = round(peak_rss_mib())
+        if cpu_s is not None:
+            cpu_s[name] = round(cpu_seconds() - cpu_before, 3)

@@ -289,10 +289,11 @@ def night_inputs_sha(landing: Path, run_date: date) -> str | None:
 
 
 @contextmanager
-def _stage(name: str, run_date: str, timings: dict, peaks: dict):
-    """Time the stage and turn any failure into NightFailed naming it."""
+def _stage(name: str, run_date: str, timings: dict, peaks: dict, cpu: dict | None = None):
+    """Time the stage (wall, peak memory and, with ``cpu``, CPU seconds) and turn any failure into NightFailed
+    naming it."""
     try:
-        with measured(timings, peaks, name):
+        with measured(timings, peaks, name, cpu):
             yield
     except (NightFailed, NightAlreadyRunning):
         raise
@@ -318,10 +319,11 @@ def _night_recorded(landing: str, as_of: str, out: str, state: str, full: bool) 
     run_date = date.fromisoformat(as_of)
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     with _stage("load", as_of, timings, peaks):
         if not Path(landing).is_dir():
             raise StageError(f"the landing zone {landing} does not exist or is not a folder")
-    with _stage("prepare", as_of, timings, peaks):
+    with _stage("prepare", as_of, timings, peaks, cpu):
         forget_file_hashes()          # a digest is reused only within the night that computed it
         sha = night_inputs_sha(Path(landing), run_date)
         done = None if full or sha is None else completed_night(Path(state), Path(out), run_date, sha)
@@ -332,11 +334,11 @@ def _night_recorded(landing: str, as_of: str, out: str, state: str, full: bool) 
         return {**done, "already_complete": True}
     auditlog.append(Path(state), "night_started", run_date=as_of, landing=landing, out=out, full=full,
                     inputs_sha=sha)
-    with _stage("workspace", as_of, timings, peaks):
+    with _stage("workspace", as_of, timings, peaks, cpu):
         ws = open_workspace(Path(state), Path(out))
     try:
-        summary = _night(landing, run_date, str(ws.warehouse), str(ws.out), state, full, timings, peaks)
-        with _stage("publish", as_of, timings, peaks):
+        summary = _night(landing, run_date, str(ws.warehouse), str(ws.out), state, full, timings, peaks, cpu)
+        with _stage("publish", as_of, timings, peaks, cpu):
             with connect(ws.warehouse) as con:
                 record_night(con, run_date, sha)
             summary = _published(summary, ws.out, Path(out))
@@ -421,30 +423,30 @@ def warm_check_engine() -> threading.Thread | None:
 
 
 def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, full: bool,
-           timings: dict, peaks: dict) -> dict:
+           timings: dict, peaks: dict, cpu: dict | None = None) -> dict:
     logger = get_run_logger()
     as_of = run_date.isoformat()
     sources = list(load_sources().sources)
 
     warm_check_engine()
-    with _stage("load", as_of, timings, peaks):
+    with _stage("load", as_of, timings, peaks, cpu):
         read_ahead = {"planned": read_ahead_task(landing, run_date, warehouse, full)}
         try:
             loads = {s: load_task(landing, run_date, warehouse, s, full) for s in sources}
         finally:
             read_ahead["served"] = stop_read_ahead()
-    with _stage("validate", as_of, timings, peaks):
+    with _stage("validate", as_of, timings, peaks, cpu):
         status = {s: validate_task(run_date, state, warehouse, s) for s in sources}
         docs = data_docs_task(state, out)
     for source, state_ in status.items():
         if state_["status"] != "ok":
             logger.warning("source %s not usable tonight: %s (%s)", source, state_["status"], state_.get("reason"))
-    with _stage("link", as_of, timings, peaks):
+    with _stage("link", as_of, timings, peaks, cpu):
         links = link_task(warehouse, full)
     link_seconds = links.pop("seconds", {})
-    with _stage("flag", as_of, timings, peaks):
+    with _stage("flag", as_of, timings, peaks, cpu):
         rules = flag_task(run_date, warehouse, status)
-    with _stage("ledger", as_of, timings, peaks):
+    with _stage("ledger", as_of, timings, peaks, cpu):
         feedback = feedback_task(landing, run_date, warehouse)
         ledger = ledger_task(run_date, warehouse, rules)
         reviews = reviews_task(run_date, warehouse, out, status.get("roster"))
@@ -454,11 +456,13 @@ def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, f
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
         "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks,
+        "stage_cpu_s": cpu if cpu is not None else {},
         "link_seconds": link_seconds, "read_ahead": read_ahead, **docs,
         "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
-    with _stage("report", as_of, timings, peaks):
+    with _stage("report", as_of, timings, peaks, cpu):
         summary.update(report_task(run_date, warehouse, out, summary))
     summary["stages"], summary["stage_peak_mib"] = timings, peaks
+    summary["stage_cpu_s"] = cpu if cpu is not None else {}
     summary["outputs"].update(reviews["outputs"])
     return summary

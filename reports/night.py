@@ -62,8 +62,13 @@ def format_summary(summary: dict) -> str:
     lines += ["", "## Reports 报告", "",
               f"per-district bundles in districts/ (report, workbook, PDF): {summary.get('bundles', 0)}"]
     lines += [f"- {problem}" for problem in summary.get("report_problems") or []]
-    lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "| --- | ---: |"]
-    lines += [f"| {stage} | {secs:.2f} |" for stage, secs in summary["stages"].items()]
+    cpu = summary.get("stage_cpu_s") or {}
+    lines += ["", "## Time per stage (s)", "",
+              "CPU: user + system seconds of the night process and the helpers it waited for (the workbook "
+              "helper, Chromium); near twice the wall time on 2 cores, the stage was bound by the processor.", "",
+              "| stage | seconds | CPU seconds |", "| --- | ---: | ---: |"]
+    lines += [f"| {stage} | {secs:.2f} | {f'{cpu[stage]:.2f}' if stage in cpu else '—'} |"
+              for stage, secs in summary["stages"].items()]
     if summary.get("link_seconds"):
         lines += ["", "Link stage by step (s): " + ", ".join(f"{step} {secs:.2f}"
                                                              for step, secs in summary["link_seconds"].items())]

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 LAYERS = ("linked", "flags", "ledger")
-VOLATILE_SUMMARY_KEYS = ("stages", "stage_peak_mib", "link_seconds", "already_complete")
+VOLATILE_SUMMARY_KEYS = ("stages", "stage_peak_mib", "stage_cpu_s", "link_seconds", "already_complete")
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _GX_CLOCK = re.compile(rb"\d{8}T\d{6}\.\d{6}Z")
 

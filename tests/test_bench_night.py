@@ -99,7 +99,56 @@ def test_a_stage_that_took_no_time_shows_no_rate(night):
            "stages": {"load": {"seconds": 2.0, "peak_mib": 100, "rows_per_s": 500},
                       "workspace": {"seconds": 0.001, "peak_mib": 90, "rows_per_s": 1_000_000}}}
     table = night.markdown([{"scale": 1.0, "generate": {"seconds": 40.0}, "landing_mib": 10, "night": run}])
-    assert "| 1 | 2.0 / 100 / 500 | 0.0 / 90 / – | 1.0 |" in table
+    assert "| 1 | 2.0 / – / 100 / 500 | 0.0 / – / 90 / – | 1.0 / – |" in table
+
+
+SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+
+
+def test_cpu_seconds_count_the_children_waited_for(night, tmp_path):
+    """The night's CPU is its own and its helpers' (Prefect's server, the workbook helper, Chromium): a child
+    that spins 0.4 s and waits for a grandchild that spins 0.4 s is at least 0.8 s of CPU."""
+    code = SPIN + f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {SPIN!r}], check=True)\n"
+    both = night.run_measured([sys.executable, "-c", code], tmp_path / "log")
+    alone = night.run_measured([sys.executable, "-c", SPIN], tmp_path / "log2")
+    assert both["cpu_s"] >= 0.8 and alone["cpu_s"] >= 0.4
+    assert both["cpu_s"] - alone["cpu_s"] >= 0.35          # the grandchild's spin is counted
+
+
+def _timed_run(seconds, cpu_s, stages, outside_s=2.0, outside_cpu_s=3.0):
+    return {"seconds": seconds, "cpu_s": cpu_s, "peak_mib": 2000, "tree_peak_mib": 3000, "rows_read": 1000,
+            "outside_stages_s": outside_s, "outside_stages_cpu_s": outside_cpu_s,
+            "stages": {name: {"seconds": wall, "cpu_s": cpu, "peak_mib": 100, "rows_per_s": 10}
+                       for name, (wall, cpu) in stages.items()}}
+
+
+def test_table_says_what_bounds_a_missed_time_target(night):
+    full = _timed_run(100.0, 160.0, {"load": (50.0, 90.0), "link": (25.0, 30.0), "report": (12.0, 22.0),
+                                     "flag": (1.0, 1.0)})
+    inc = _timed_run(30.0, 20.0, {"load": (4.0, 3.0), "report": (12.0, 10.0)})
+    result = {"scale": 1.0, "cores": 2, "generate": {"seconds": 40.0}, "landing_mib": 10, "night": full,
+              "incremental": inc, "incremental_same_cases": True}
+    table = night.markdown([result])
+    assert "100.0 s (≤ 60 s: missed by 40.0 s, ×1.67); CPU 160.0 s ÷ 2 cores = 80.0 s" in table
+    assert "30.0 s (≤ 15 s: missed by 15.0 s, ×2.00); CPU 20.0 s ÷ 2 cores = 10.0 s" in table
+    assert "| 1 | 50.0 / 90.0 / 100 / 10 (4.0 / 3.0) |" in table
+    bounds = night.bound_lines(result)
+    assert len(bounds) == 2
+    assert bounds[0].startswith("- scale 1, night: 100.0 s against 60 s; the work alone is 160.0 s of CPU, at "
+                                "least 80.0 s on 2 cores: 20.0 s over the target")
+    assert ("Most CPU: load 90.0 s of CPU in 50.0 s (CPU-bound, 1.80 of 2 cores); report 22.0 s of CPU in 12.0 s "
+            "(not CPU-bound, 1.83 of 2 cores)") not in bounds[0]        # sorted by CPU: link (30) before report
+    assert ("Most CPU: load 90.0 s of CPU in 50.0 s (CPU-bound, 1.80 of 2 cores); link 30.0 s of CPU in 25.0 s "
+            "(not CPU-bound, 1.20 of 2 cores); report 22.0 s of CPU in 12.0 s (CPU-bound, 1.83 of 2 cores); "
+            "outside the stages") in bounds[0]
+    # the incremental night's CPU would fit the target on 2 cores: the line says the cores waited instead
+    assert bounds[1].startswith("- scale 1, incremental night: 30.0 s against 15 s; the work is 20.0 s of CPU, "
+                                "10.0 s on 2 cores: the cores were idle for 20.0 s")
+    # met targets, and runs measured before CPU was recorded, get no line
+    met = {**result, "night": _timed_run(50.0, 90.0, {"load": (30.0, 50.0)}), "incremental": None}
+    assert night.bound_lines(met) == []
+    old = {**result, "night": {**full, "cpu_s": None}, "incremental": None}
+    assert night.bound_lines(old) == [] and "÷" not in night.markdown([old])
 
 
 def test_peers_row_says_which_households_only_one_side_flags_are_true_cases(night):

@@ -27,6 +27,9 @@ def night(small_night):
 def test_every_source_loaded_and_every_stage_timed(night):
     _, _, summary = night
     assert set(summary["stages"]) == {"prepare", "workspace", "load", "validate", "link", "flag", "ledger", "report"}
+    # and its CPU seconds: positive for the stages that do work (the load reads every delivery)
+    assert set(summary["stage_cpu_s"]) == set(summary["stages"])
+    assert summary["stage_cpu_s"]["load"] > 0 and all(v >= 0 for v in summary["stage_cpu_s"].values())
     for source, info in summary["sources"].items():
         assert info["status"] == "ok", (source, info)
         assert info["rows_read"] > 0 and info["rows_read"] == info["rows_staged"] + info["rows_quarantined"]
