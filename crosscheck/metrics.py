@@ -7,7 +7,10 @@ memory is counted. Where /proc is not writable the figure is the process's peak 
 CPU time is user + system time of this process (every thread: DuckDB's workers, the read-ahead) and of the
 child processes it has waited for (the workbook helper, Chromium), so a stage whose CPU seconds approach
 its wall seconds times the cores was bound by the processor, not by waiting. A child still running when the
-stage ends (Prefect's temporary server) is counted only once it has been waited for, outside the stages.
+stage ends (Prefect's temporary server) is counted only once it has been waited for, outside the stages, and
+Chromium's renderer processes are reaped by Chromium's own zygote, not by a process the night waits for, so
+most of their time is not counted: the report stage's figure is a lower bound (bench/night.py samples the
+whole process tree for the night's total).
 """
 from __future__ import annotations
 

@@ -115,6 +115,17 @@ def test_cpu_seconds_count_the_children_waited_for(night, tmp_path):
     assert both["cpu_s"] - alone["cpu_s"] >= 0.35          # the grandchild's spin is counted
 
 
+def test_cpu_seconds_count_descendants_nobody_waited_for(night, tmp_path):
+    """Chromium's renderers are reaped by no process the benchmark waits for: the sampled process tree still
+    counts them. Here a grandchild spins 0.6 s and its parent exits without waiting for it."""
+    spin = SPIN.replace("0.4", "0.6")
+    code = ("import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', {spin!r}])\n"
+            "time.sleep(1.5)\n")                     # long enough for the grandchild to finish; never waited for
+    measured = night.run_measured([sys.executable, "-c", code], tmp_path / "log")
+    assert measured["cpu_s"] >= 0.45                  # the grandchild's 0.6 s, less at most the last 0.1 s sample
+
+
 def _timed_run(seconds, cpu_s, stages, outside_s=2.0, outside_cpu_s=3.0):
     return {"seconds": seconds, "cpu_s": cpu_s, "peak_mib": 2000, "tree_peak_mib": 3000, "rows_read": 1000,
             "outside_stages_s": outside_s, "outside_stages_cpu_s": outside_cpu_s,
