@@ -148,10 +148,10 @@ def test_table_says_what_bounds_a_missed_time_target(night):
     assert bounds[0].startswith("- scale 1, night: 100.0 s against 60 s; the work alone is 160.0 s of CPU, at "
                                 "least 80.0 s on 2 cores: 20.0 s over the target")
     assert ("Most CPU: load 90.0 s of CPU in 50.0 s (CPU-bound, 1.80 of 2 cores); report 22.0 s of CPU in 12.0 s "
-            "(not CPU-bound, 1.83 of 2 cores)") not in bounds[0]        # sorted by CPU: link (30) before report
+            "(1.83 of 2 cores, Chromium's renderers not counted)") not in bounds[0]        # sorted by CPU: link (30) before report
     assert ("Most CPU: load 90.0 s of CPU in 50.0 s (CPU-bound, 1.80 of 2 cores); link 30.0 s of CPU in 25.0 s "
-            "(not CPU-bound, 1.20 of 2 cores); report 22.0 s of CPU in 12.0 s (CPU-bound, 1.83 of 2 cores); "
-            "outside the stages") in bounds[0]
+            "(not CPU-bound, 1.20 of 2 cores); report 22.0 s of CPU in 12.0 s (1.83 of 2 cores, Chromium's "
+            "renderers not counted); outside the stages") in bounds[0]
     # the incremental night's CPU would fit the target on 2 cores: the line says the cores waited instead
     assert bounds[1].startswith("- scale 1, incremental night: 30.0 s against 15 s; the work is 20.0 s of CPU, "
                                 "10.0 s on 2 cores: the cores were idle for 20.0 s")
