@@ -65,7 +65,8 @@ def format_summary(summary: dict) -> str:
     cpu = summary.get("stage_cpu_s") or {}
     lines += ["", "## Time per stage (s)", "",
               "CPU: user + system seconds of the night process and the helpers it waited for (the workbook "
-              "helper, Chromium); near twice the wall time on 2 cores, the stage was bound by the processor.", "",
+              "helper, Chromium's browser; its renderers are mostly not counted, so the report's figure is a lower "
+              "bound); near twice the wall time on 2 cores, the stage was bound by the processor.", "",
               "| stage | seconds | CPU seconds |", "| --- | ---: | ---: |"]
     lines += [f"| {stage} | {secs:.2f} | {f'{cpu[stage]:.2f}' if stage in cpu else '—'} |"
               for stage, secs in summary["stages"].items()]

@@ -147,8 +147,7 @@ def test_table_says_what_bounds_a_missed_time_target(night):
     assert len(bounds) == 2
     assert bounds[0].startswith("- scale 1, night: 100.0 s against 60 s; the work alone is 160.0 s of CPU, at "
                                 "least 80.0 s on 2 cores: 20.0 s over the target")
-    assert ("Most CPU: load 90.0 s of CPU in 50.0 s (CPU-bound, 1.80 of 2 cores); report 22.0 s of CPU in 12.0 s "
-            "(1.83 of 2 cores, Chromium's renderers not counted)") not in bounds[0]        # sorted by CPU: link (30) before report
+    # the three stages with the most CPU, most first, each judged against the cores (the report only shown)
     assert ("Most CPU: load 90.0 s of CPU in 50.0 s (CPU-bound, 1.80 of 2 cores); link 30.0 s of CPU in 25.0 s "
             "(not CPU-bound, 1.20 of 2 cores); report 22.0 s of CPU in 12.0 s (1.83 of 2 cores, Chromium's "
             "renderers not counted); outside the stages") in bounds[0]
