@@ -79,10 +79,10 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc (0 once it has gone)."""
+def _tree_rss_kib(pids: list[int]) -> int:
+    """Resident memory of the given processes (a tree from ``_tree``), from /proc (0 for those gone)."""
     total = 0
-    for p in _tree(pid):
+    for p in pids:
         try:
             status = Path(f"/proc/{p}/status").read_text()
             total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
@@ -94,10 +94,10 @@ def _tree_rss_kib(pid: int) -> int:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _tree_cpu(pid: int) -> dict[tuple[int, int], float]:
-    """(pid, start time) → user + system seconds so far, for a process and all its descendants, from /proc."""
+def _tree_cpu(pids: list[int]) -> dict[tuple[int, int], float]:
+    """(pid, start time) → user + system seconds so far, for the given processes, from /proc."""
     found = {}
-    for p in _tree(pid):
+    for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             found[(p, int(fields[19]))] = (int(fields[11]) + int(fields[12])) / _TICK   # utime, stime; starttime
@@ -111,8 +111,8 @@ class OverMemory(RuntimeError):
 
 
 def run_measured(cmd: list[str], log: Path, env_extra: dict | None = None) -> dict:
-    """Run ``cmd`` to completion; wall seconds, its own peak RSS and the sampled peak of its process tree.
-    A tree that passes MEMORY_GUARD of the available memory is killed and OverMemory raised."""
+    """Run ``cmd`` to completion; wall seconds, its own peak RSS, the sampled peak of its process tree and the
+    tree's CPU seconds. A tree that passes MEMORY_GUARD of the available memory is killed and OverMemory raised."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     avail = available_mib()
     guard_kib = MEMORY_GUARD * avail * 1024 if avail else None
@@ -123,9 +123,10 @@ def run_measured(cmd: list[str], log: Path, env_extra: dict | None = None) -> di
 
         def sample() -> None:
             while not done.wait(0.1):
-                rss = _tree_rss_kib(proc.pid)
+                pids = _tree(proc.pid)
+                rss = _tree_rss_kib(pids)
                 tree_peak[0] = max(tree_peak[0], rss)
-                tree_cpu.update(_tree_cpu(proc.pid))
+                tree_cpu.update(_tree_cpu(pids))
                 if guard_kib and rss > guard_kib and not killed:
                     killed.append(rss)
                     for p in reversed(_tree(proc.pid)):
