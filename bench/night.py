@@ -347,8 +347,9 @@ def _vs(measured: float | None, target: float | None, unit: str) -> str:
     return f"{text} (≤ {target:,} {unit}: missed by {measured - target:,.1f} {unit}, ×{measured / target:.2f})"
 
 
-def _cpu(value: float | None) -> str:
-    return f"{value:.1f}" if value is not None else "–"
+def _figure(value: float | None, digits: int) -> str:
+    """A measured figure with ``digits`` decimals, '–' where it was not measured."""
+    return f"{value:.{digits}f}" if value is not None else "–"
 
 
 def _cpu_floor(run: dict, cores: int | None) -> str:
@@ -404,10 +405,6 @@ def bound_lines(r: dict) -> list[str]:
     return lines
 
 
-def _share(value: float | None) -> str:
-    return f"{value:.4f}" if value is not None else "–"
-
-
 def markdown(results: list[dict]) -> str:
     lines = ["| scale | rows delivered | landing MiB | generate | night (whole process) | night peak RSS "
              "(night process; with Prefect server) | DuckDB memory limit | incremental night (roster only) "
@@ -454,13 +451,13 @@ def markdown(results: list[dict]) -> str:
             # rows per second of a stage that took almost no time (a full night's empty workspace step) says
             # nothing about its speed
             rate = f"{st.get('rows_per_s') or 0:,}" if st.get("seconds", 0) >= MIN_RATE_SECONDS else "–"
-            cell = f"{st.get('seconds', 0):.1f} / {_cpu(st.get('cpu_s'))} / {st.get('peak_mib') or 0:,} / {rate}"
+            cell = f"{st.get('seconds', 0):.1f} / {_figure(st.get('cpu_s'), 1)} / {st.get('peak_mib') or 0:,} / {rate}"
             if s in inc:
-                cell += f" ({inc[s]['seconds']:.1f} / {_cpu(inc[s].get('cpu_s'))})"
+                cell += f" ({inc[s]['seconds']:.1f} / {_figure(inc[s].get('cpu_s'), 1)})"
             cells.append(cell)
-        outside = (f"{r['night']['outside_stages_s']:.1f} / {_cpu(r['night'].get('outside_stages_cpu_s'))}"
+        outside = (f"{r['night']['outside_stages_s']:.1f} / {_figure(r['night'].get('outside_stages_cpu_s'), 1)}"
                    + (f" ({r['incremental']['outside_stages_s']:.1f} / "
-                      f"{_cpu(r['incremental'].get('outside_stages_cpu_s'))})" if r.get("incremental") else ""))
+                      f"{_figure(r['incremental'].get('outside_stages_cpu_s'), 1)})" if r.get("incremental") else ""))
         lines.append(f"| {r['scale']:g} | " + " | ".join(cells) + f" | {outside} |")
     bounds = [line for r in results if not r.get("skipped") for line in bound_lines(r)]
     if bounds:
@@ -483,7 +480,7 @@ def markdown(results: list[dict]) -> str:
                 (op, orc), (ap, arc) = p["against_truth"]["ours"], p["against_truth"]["analyst"]
                 households = (f"{h['both']} / {h['only_ours']} ({h['only_ours_true']} true) / {h['only_peer']} "
                               f"({h['only_peer_true']} true); precision / recall against the truth: ours "
-                              f"{_share(op)} / {_share(orc)}, the analyst's {_share(ap)} / {_share(arc)}")
+                              f"{_figure(op, 4)} / {_figure(orc, 4)}, the analyst's {_figure(ap, 4)} / {_figure(arc, 4)}")
             lines.append(f"| {r['scale']:g} | {p['ours_link_flag_s']} | {p['analyst_link_flag_s']} | {p['analyst_ratio']} "
                          f"| {households} | {p['splink_s']} "
                          f"| {p['ours_link_same_tables_s']} | {p['splink_ratio']} "

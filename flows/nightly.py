@@ -423,7 +423,7 @@ def warm_check_engine() -> threading.Thread | None:
 
 
 def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, full: bool,
-           timings: dict, peaks: dict, cpu: dict | None = None) -> dict:
+           timings: dict, peaks: dict, cpu: dict) -> dict:
     logger = get_run_logger()
     as_of = run_date.isoformat()
     sources = list(load_sources().sources)
@@ -456,13 +456,12 @@ def _night(landing: str, run_date: date, warehouse: str, out: str, state: str, f
         "run_date": as_of, "landing": landing, "out": out, "state": state,
         "sources": {s: {**loads[s], **status[s]} for s in sources},
         "links": links, "rules": rules, "ledger": ledger, "feedback": feedback, "stages": timings, "stage_peak_mib": peaks,
-        "stage_cpu_s": cpu if cpu is not None else {},
+        "stage_cpu_s": cpu,
         "link_seconds": link_seconds, "read_ahead": read_ahead, **docs,
         "reviews": {k: v for k, v in reviews.items() if k != "outputs"},
     }
     with _stage("report", as_of, timings, peaks, cpu):
         summary.update(report_task(run_date, warehouse, out, summary))
-    summary["stages"], summary["stage_peak_mib"] = timings, peaks
-    summary["stage_cpu_s"] = cpu if cpu is not None else {}
+    summary["stages"], summary["stage_peak_mib"], summary["stage_cpu_s"] = timings, peaks, cpu
     summary["outputs"].update(reviews["outputs"])
     return summary
